@@ -1,0 +1,101 @@
+"""`officestatus-server`: start the license server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from officestatus_server import __version__
+from officestatus_server.app import ServerApp
+from officestatus_server.config import ServerConfig
+from officestatus_server.errors import LicenseServerError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="officestatus-server",
+        description="The OfficeStatus License Server: decides who may use OfficeStatus.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the database and admin token live "
+        "(default: $OFFICESTATUS_DATA_DIR or the platform's data folder)",
+    )
+    parser.add_argument(
+        "--listen",
+        help="host:port to listen on (default: $OFFICESTATUS_LISTEN or "
+        "localhost:50051; port 0 picks a free port)",
+    )
+    parser.add_argument(
+        "--vendor-key",
+        type=Path,
+        action="append",
+        default=[],
+        help="a trusted vendor public key file (repeatable); *.pub files in "
+        "<data-dir>/vendor-keys/ are trusted too",
+    )
+    parser.add_argument(
+        "--heartbeat-seconds", type=int, help="heartbeat interval for 5.x and later clients"
+    )
+    return parser
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    config = ServerConfig.from_environment()
+    changes: dict[str, object] = {}
+    if args.data_dir is not None:
+        changes["data_dir"] = args.data_dir
+    if args.listen:
+        changes["listen"] = args.listen
+    if args.vendor_key:
+        changes["vendor_key_files"] = (*config.vendor_key_files, *args.vendor_key)
+    if args.heartbeat_seconds is not None:
+        if args.heartbeat_seconds < 1:
+            raise SystemExit("error: --heartbeat-seconds must be at least 1")
+        changes["heartbeat_interval_seconds"] = args.heartbeat_seconds
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def _ready(app: ServerApp) -> None:
+    view = app.service.status()
+    host = app.config.listen.rsplit(":", 1)[0]
+    lines = [
+        f"OfficeStatus License Server {view.server_version} listening on {host}:{app.port}",
+        f"data directory: {app.config.data_dir}",
+        f"admin token: {app.config.token_path} (officestatus-admin on this machine finds it)",
+        f"installation id: {view.installation_id}",
+        f"licensing: {view.summary}",
+    ]
+    if view.evaluation_ends_at is not None and view.evaluation:
+        lines[-1] += f" (evaluation ends {view.evaluation_ends_at.date().isoformat()})"
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until SIGTERM or Ctrl-C."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = _config(args)
+        app = ServerApp(config)
+        asyncio.run(app.run_until_signal(_ready))
+    except LicenseServerError as exc:
+        print(f"error: {exc.message} ({exc.reason})", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

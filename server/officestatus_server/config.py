@@ -1,0 +1,59 @@
+"""The server's configuration: command-line options over environment over defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from officestatus_client._paths import (
+    DATA_DIR_ENV,
+    DATABASE_FILE_NAME,
+    DEFAULT_ADDRESS,
+    TOKEN_FILE_NAME,
+    default_data_dir,
+)
+
+LISTEN_ENV = "OFFICESTATUS_LISTEN"
+VENDOR_KEYS_ENV = "OFFICESTATUS_VENDOR_KEYS"
+HEARTBEAT_ENV = "OFFICESTATUS_HEARTBEAT_SECONDS"
+VENDOR_KEYS_DIR_NAME = "vendor-keys"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where the server keeps its data, where it listens, whom it trusts."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    listen: str = DEFAULT_ADDRESS
+    # Vendor public key files, in addition to those in <data_dir>/vendor-keys/.
+    vendor_key_files: tuple[Path, ...] = ()
+    heartbeat_interval_seconds: int = 60
+    shutdown_grace_seconds: float = 10.0
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite database."""
+        return self.data_dir / DATABASE_FILE_NAME
+
+    @property
+    def token_path(self) -> Path:
+        """The admin token file (owner-only)."""
+        return self.data_dir / TOKEN_FILE_NAME
+
+    @property
+    def vendor_keys_dir(self) -> Path:
+        """A folder of trusted vendor public keys (*.pub)."""
+        return self.data_dir / VENDOR_KEYS_DIR_NAME
+
+    @classmethod
+    def from_environment(cls) -> ServerConfig:
+        """Defaults, overridden by OFFICESTATUS_* environment variables."""
+        env = os.environ
+        keys = tuple(Path(p) for p in env.get(VENDOR_KEYS_ENV, "").split(os.pathsep) if p)
+        return cls(
+            data_dir=Path(env[DATA_DIR_ENV]) if env.get(DATA_DIR_ENV) else default_data_dir(),
+            listen=env.get(LISTEN_ENV) or DEFAULT_ADDRESS,
+            vendor_key_files=keys,
+            heartbeat_interval_seconds=int(env.get(HEARTBEAT_ENV) or 60),
+        )

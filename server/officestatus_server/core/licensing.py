@@ -1,0 +1,535 @@
+"""The licensing rules: seats, evaluation, support, who may log in, what an admin may change.
+
+Everything here is a pure function of a `Registry` (what is installed and who is enabled)
+and `now`. Rules, in short:
+
+- Seats are the sum over installed licenses that verify, carry seats and are for this
+  server's major version. Other licenses are listed with the reason they do not count.
+- A new installation evaluates for 30 days with no seat limit; an extension key bound to
+  the installation moves the end; the first license with seats ends it for good.
+- Users hold seats in the order they were enabled; enabled users beyond the seats are
+  over capacity and denied at login.
+- Enabling needs a free seat (outside an evaluation); removing a license that would
+  leave more enabled users than seats needs `force`.
+- Support runs one year from the latest purchase date among the counting licenses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+
+from officestatus_server.core.keys import LicenseKey, LicenseKind
+from officestatus_server.core.model import (
+    AuditEntry,
+    Change,
+    Deny,
+    Installation,
+    InstalledLicense,
+    User,
+)
+from officestatus_server.core.names import clean_name, name_key
+from officestatus_server.core.versions import SERVER_MAJOR
+from officestatus_server.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    SeatsExhausted,
+)
+
+EVALUATION_DAYS = 30
+MAX_USERS_PER_CALL = 10_000
+_DAY = timedelta(days=1)
+
+
+def not_counting_reason(lic: InstalledLicense, major: int = SERVER_MAJOR) -> str | None:
+    """Why an installed license's seats do not count on this server, or None if they do."""
+    key = lic.key
+    if key is None:
+        return lic.problem or "the key no longer verifies"
+    if key.major_version != major:
+        return f"{key.major_version}.x license: does not count on {major}.x"
+    if not key.kind.carries_seats:
+        return "evaluation extension: carries no seats"
+    return None
+
+
+def support_until(purchase: date) -> date:
+    """One year after a purchase (28 February for a purchase on 29 February)."""
+    try:
+        return purchase.replace(year=purchase.year + 1)
+    except ValueError:
+        return purchase.replace(year=purchase.year + 1, day=28)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The evaluation at one moment."""
+
+    active: bool
+    ends_at: datetime | None
+    days_left: int
+    # Ran out of time with no license bought (not ended by a purchase).
+    expired: bool
+
+    @property
+    def ended_by_purchase(self) -> bool:
+        """The evaluation was ended by installing a license with seats."""
+        return self.ends_at is None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to a login or heartbeat, before it is shaped for a client release."""
+
+    granted: bool
+    reason: Deny
+    message: str
+    user_name: str = ""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What is installed and who is enabled: the whole state the rules read."""
+
+    installation: Installation
+    licenses: tuple[InstalledLicense, ...] = ()
+    users: Mapping[str, User] = field(default_factory=dict)
+    major: int = SERVER_MAJOR
+
+    @classmethod
+    def build(
+        cls,
+        installation: Installation,
+        licenses: Iterable[InstalledLicense],
+        users: Iterable[User],
+        major: int = SERVER_MAJOR,
+    ) -> Registry:
+        """A registry from stored rows."""
+        return cls(installation, tuple(licenses), {name_key(u.name): u for u in users}, major)
+
+    # --- derived, computed once per registry ------------------------------------------
+
+    @cached_property
+    def counting(self) -> tuple[InstalledLicense, ...]:
+        """The licenses whose seats count, in install order."""
+        return tuple(lic for lic in self.licenses if not_counting_reason(lic, self.major) is None)
+
+    @cached_property
+    def seats(self) -> int:
+        """Seats from the counting licenses (25 + 10 = 35)."""
+        return sum(lic.key.seats for lic in self.counting if lic.key is not None)
+
+    @cached_property
+    def enabled_order(self) -> tuple[str, ...]:
+        """Name keys of the enabled users, first enabled first."""
+        enabled = [(u.enable_seq or 0, k) for k, u in self.users.items() if u.enabled]
+        return tuple(k for _, k in sorted(enabled))
+
+    @cached_property
+    def rank(self) -> Mapping[str, int]:
+        """Each enabled user's place in the enable order, from 0."""
+        return {k: i for i, k in enumerate(self.enabled_order)}
+
+    @cached_property
+    def next_seq(self) -> int:
+        """The enable sequence number the next enabled user gets."""
+        return max((u.enable_seq or 0 for u in self.users.values()), default=0) + 1
+
+    @cached_property
+    def _evaluation_end(self) -> datetime:
+        end = self.installation.first_started_at + timedelta(days=EVALUATION_DAYS)
+        for ext in self.extensions:
+            assert ext.evaluation_until is not None
+            end = max(end, _end_of(ext.evaluation_until))
+        return end
+
+    @cached_property
+    def extensions(self) -> tuple[LicenseKey, ...]:
+        """Evaluation extensions installed here that apply to this installation."""
+        return tuple(
+            lic.key
+            for lic in self.licenses
+            if lic.key is not None
+            and lic.key.kind is LicenseKind.EVALUATION_EXTENSION
+            and lic.key.major_version == self.major
+            and lic.key.installation_id == self.installation.installation_id
+        )
+
+    def license(self, license_id: str) -> InstalledLicense | None:
+        """The installed license with that id."""
+        return next((lic for lic in self.licenses if lic.license_id == license_id), None)
+
+    def user(self, name: str) -> User | None:
+        """The user with that name, compared case-insensitively."""
+        return self.users.get(name_key(name))
+
+    # --- state at a moment --------------------------------------------------------------
+
+    def evaluation(self, now: datetime) -> Evaluation:
+        """The evaluation at `now`."""
+        if self.installation.evaluation_ended_at is not None:
+            return Evaluation(active=False, ends_at=None, days_left=0, expired=False)
+        end = self._evaluation_end
+        if now < end:
+            days = math.ceil((end - now) / _DAY)
+            return Evaluation(active=True, ends_at=end, days_left=days, expired=False)
+        return Evaluation(active=False, ends_at=end, days_left=0, expired=True)
+
+    def enabled_count(self) -> int:
+        """How many users are enabled."""
+        return len(self.enabled_order)
+
+    def seats_used(self, now: datetime) -> int:
+        """Enabled users holding a seat (all of them during an evaluation)."""
+        if self.evaluation(now).active:
+            return self.enabled_count()
+        return min(self.enabled_count(), self.seats)
+
+    def over_capacity(self, now: datetime) -> list[str]:
+        """Names of enabled users beyond the seats, in enable order."""
+        if self.evaluation(now).active:
+            return []
+        return [self.users[k].name for k in self.enabled_order[self.seats :]]
+
+    def support_until(self) -> date | None:
+        """One year after the latest purchase among counting licenses."""
+        dates = [lic.key.purchase_date for lic in self.counting if lic.key is not None]
+        return support_until(max(dates)) if dates else None
+
+    def seats_phrase(self, now: datetime) -> str:
+        """ "35 of 35 seats in use", or the evaluation's state."""
+        evaluation = self.evaluation(now)
+        if evaluation.active:
+            return (
+                f"evaluation, {evaluation.days_left} days left: {self.enabled_count()} users "
+                "enabled, no seat limit"
+            )
+        phrase = f"{self.seats_used(now)} of {self.seats} seats in use"
+        over = self.enabled_count() - self.seats
+        if over > 0:
+            phrase += f", {over} enabled users over capacity"
+        if evaluation.expired and self.seats == 0:
+            phrase += " (the evaluation has ended)"
+        return phrase
+
+    # --- changes ------------------------------------------------------------------------
+
+    def apply(self, change: Change) -> Registry:
+        """The registry after `change` was committed."""
+        removed = set(change.remove_licenses)
+        licenses = tuple(lic for lic in self.licenses if lic.license_id not in removed)
+        users = dict(self.users)
+        for user in change.put_users:
+            users[name_key(user.name)] = user
+        installation = self.installation
+        if change.evaluation_ended_at is not None and installation.evaluation_ended_at is None:
+            installation = replace(installation, evaluation_ended_at=change.evaluation_ended_at)
+        return Registry(installation, licenses + change.add_licenses, users, self.major)
+
+
+def _end_of(day: date) -> datetime:
+    """An evaluation that runs until a date runs through that whole day (UTC)."""
+    return datetime.combine(day + _DAY, time(), tzinfo=UTC)
+
+
+# --- login ----------------------------------------------------------------------------
+
+
+def decide_login(registry: Registry, raw_name: str, now: datetime) -> Decision:
+    """May this user use OfficeStatus now? Each refusal has its own reason and message."""
+    try:
+        name = clean_name(raw_name)
+    except InvalidInput as exc:
+        return Decision(False, Deny.USER_UNKNOWN, f"{exc.message} Sign in with your user name.")
+    user = registry.user(name)
+    if user is None:
+        return Decision(
+            False,
+            Deny.USER_UNKNOWN,
+            f"OfficeStatus does not know the user '{name}'. Ask your administrator to add "
+            "you to the OfficeStatus License Server.",
+            name,
+        )
+    return standing(registry, user, now)
+
+
+def standing(registry: Registry, user: User, now: datetime) -> Decision:
+    """Whether a known user holds a seat now."""
+    name = user.name
+    if not user.enabled:
+        return Decision(
+            False,
+            Deny.USER_DISABLED,
+            f"The user '{name}' is disabled in OfficeStatus. Ask your administrator to enable you.",
+            name,
+        )
+    evaluation = registry.evaluation(now)
+    if evaluation.active:
+        return Decision(
+            True,
+            Deny.NONE,
+            f"Welcome, {name}. OfficeStatus is being evaluated: {evaluation.days_left} days left.",
+            name,
+        )
+    if evaluation.expired and registry.seats == 0:
+        ended = evaluation.ends_at.date().isoformat() if evaluation.ends_at else ""
+        return Decision(
+            False,
+            Deny.EVALUATION_EXPIRED,
+            f"The OfficeStatus evaluation ended on {ended}. Ask your administrator to "
+            "install a license.",
+            name,
+        )
+    if registry.seats == 0:
+        return Decision(
+            False,
+            Deny.NOT_LICENSED,
+            f"OfficeStatus {registry.major} has no license installed. Ask your administrator "
+            "to install a license.",
+            name,
+        )
+    if registry.rank[name_key(name)] >= registry.seats:
+        return Decision(
+            False,
+            Deny.OVER_CAPACITY,
+            f"All {registry.seats} OfficeStatus seats are held by users enabled before you. "
+            "Ask your administrator to disable a user or install more seats.",
+            name,
+        )
+    return Decision(True, Deny.NONE, f"Welcome, {name}.", name)
+
+
+# --- admin changes ----------------------------------------------------------------------
+
+
+def plan_install(registry: Registry, key: LicenseKey, key_text: str, now: datetime) -> Change:
+    """Install a verified key, or say why not. The first seat license ends the evaluation."""
+    existing = registry.license(key.license_id)
+    if existing is not None:
+        raise AlreadyExists(
+            f"License {key.license_id} is installed already (since "
+            f"{existing.installed_at.date().isoformat()}); a license counts once.",
+            reason="LICENSE_ALREADY_INSTALLED",
+        )
+    major = registry.major
+    if key.major_version < major:
+        raise PreconditionFailed(
+            f"This is a license for OfficeStatus {key.major_version}: licenses for "
+            f"OfficeStatus {key.major_version} do not work with OfficeStatus {major}; an "
+            "upgrade is available at a discount from Key Metric Software.",
+            reason="LICENSE_OLDER_MAJOR",
+        )
+    if key.major_version > major:
+        raise PreconditionFailed(
+            f"This is a license for OfficeStatus {key.major_version}: upgrade this server to "
+            f"OfficeStatus {key.major_version} first, then install it.",
+            reason="LICENSE_NEWER_MAJOR",
+        )
+    evaluation = registry.evaluation(now)
+    lic = InstalledLicense(key.license_id, key_text, now, key)
+    if key.kind is LicenseKind.EVALUATION_EXTENSION:
+        _check_extension(registry, key, evaluation)
+        assert key.evaluation_until is not None
+        return Change(
+            audit=AuditEntry(
+                now,
+                "license.install",
+                key.license_id,
+                f"evaluation extended until {key.evaluation_until.isoformat()}",
+            ),
+            add_licenses=(lic,),
+        )
+    seats = registry.seats + key.seats
+    ended = now if registry.installation.evaluation_ended_at is None else None
+    result = f"installed: {key.seats} seats ({key.kind.value}); {seats} seats in all"
+    if ended is not None:
+        result += "; evaluation ended"
+    return Change(
+        audit=AuditEntry(now, "license.install", key.license_id, result),
+        add_licenses=(lic,),
+        evaluation_ended_at=ended,
+    )
+
+
+def _check_extension(registry: Registry, key: LicenseKey, evaluation: Evaluation) -> None:
+    here = registry.installation.installation_id
+    if key.installation_id != here:
+        raise PreconditionFailed(
+            f"This evaluation extension is for installation {key.installation_id}; this "
+            f"server is installation {here}. Ask Key Metric Software for an extension for "
+            f"{here}.",
+            reason="EXTENSION_OTHER_INSTALLATION",
+        )
+    if evaluation.ended_by_purchase:
+        raise PreconditionFailed(
+            "The evaluation ended when a license was installed; an extension no longer applies.",
+            reason="EVALUATION_ALREADY_ENDED",
+        )
+    assert key.evaluation_until is not None
+    assert evaluation.ends_at is not None
+    if _end_of(key.evaluation_until) <= evaluation.ends_at:
+        raise PreconditionFailed(
+            f"This extension runs until {key.evaluation_until.isoformat()}, but the "
+            f"evaluation already runs until {evaluation.ends_at.date().isoformat()}.",
+            reason="EXTENSION_DOES_NOT_EXTEND",
+        )
+
+
+def plan_remove(registry: Registry, license_id: str, force: bool, now: datetime) -> Change:
+    """Remove a license; refused when it leaves more enabled users than seats, unless forced."""
+    lic = registry.license(license_id)
+    if lic is None:
+        raise NotFound(
+            f"No license {license_id!r} is installed. List the licenses to see their ids.",
+            reason="LICENSE_NOT_FOUND",
+        )
+    counts = not_counting_reason(lic, registry.major) is None
+    seats_after = registry.seats - (lic.key.seats if counts and lic.key else 0)
+    enabled = registry.enabled_count()
+    evaluation = registry.evaluation(now)
+    over = enabled - seats_after if counts and not evaluation.active else 0
+    if over > 0 and not force:
+        raise PreconditionFailed(
+            f"Removing license {license_id} leaves {seats_after} seats for {enabled} enabled "
+            f"users: disable {over} users first, or force the removal (the {over} users "
+            "enabled last are then denied at login).",
+            reason="REMOVAL_EXCEEDS_SEATS",
+        )
+    result = f"removed; {seats_after} seats in all"
+    if over > 0:
+        result += f"; forced: {over} enabled users over capacity"
+    return Change(
+        audit=AuditEntry(now, "license.remove", license_id, result),
+        remove_licenses=(license_id,),
+    )
+
+
+def _clean_names(raw_names: Iterable[str]) -> list[str]:
+    names = [clean_name(n) for n in raw_names]
+    if not names:
+        raise InvalidInput("Name at least one user.", reason="USER_NAMES_EMPTY")
+    if len(names) > MAX_USERS_PER_CALL:
+        raise InvalidInput(
+            f"At most {MAX_USERS_PER_CALL} users in one call; split the list.",
+            reason="TOO_MANY_USERS",
+        )
+    seen: set[str] = set()
+    for name in names:
+        if name_key(name) in seen:
+            raise InvalidInput(
+                f"The user {name!r} is named twice (names compare regardless of case).",
+                reason="USER_NAME_DUPLICATE",
+            )
+        seen.add(name_key(name))
+    return names
+
+
+def _known(registry: Registry, names: list[str]) -> list[User]:
+    missing = [n for n in names if registry.user(n) is None]
+    if missing:
+        raise NotFound(
+            f"No such user: {', '.join(missing[:10])}"
+            + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            + ". Add them first.",
+            reason="USER_NOT_FOUND",
+        )
+    return [u for n in names if (u := registry.user(n)) is not None]
+
+
+def _check_seats(registry: Registry, needed: int, now: datetime) -> None:
+    if needed == 0 or registry.evaluation(now).active:
+        return
+    enabled = registry.enabled_count()
+    free = max(registry.seats - enabled, 0)
+    if needed <= free:
+        return
+    if registry.seats == 0:
+        raise SeatsExhausted(
+            "No seats: no license is installed and the evaluation has ended. Install a "
+            "license to enable users.",
+            reason="SEATS_EXHAUSTED",
+        )
+    used = min(enabled, registry.seats)
+    if needed == 1:
+        message = f"{used} of {registry.seats} seats in use: install a license or disable a user."
+    else:
+        message = (
+            f"Enabling {needed} users needs {needed} free seats, but {used} of "
+            f"{registry.seats} seats are in use ({free} free): install a license or "
+            "disable users."
+        )
+    raise SeatsExhausted(message, reason="SEATS_EXHAUSTED")
+
+
+def plan_add_users(
+    registry: Registry, raw_names: Iterable[str], enable: bool, now: datetime
+) -> Change:
+    """Add users (all or none), enabling them at once if asked and seats allow."""
+    names = _clean_names(raw_names)
+    existing = [n for n in names if registry.user(n) is not None]
+    if existing:
+        raise AlreadyExists(
+            f"Already a user: {', '.join(existing[:10])}. Names compare regardless of case.",
+            reason="USER_EXISTS",
+        )
+    if enable:
+        _check_seats(registry, len(names), now)
+    seq = registry.next_seq
+    users = tuple(
+        User(n, True, now, now, seq + i) if enable else User(n, False, now)
+        for i, n in enumerate(names)
+    )
+    verb = "added and enabled" if enable else "added"
+    return Change(
+        audit=AuditEntry(now, "users.add", _subject(names), f"{verb} {len(names)} users"),
+        put_users=users,
+        touched=tuple(names),
+    )
+
+
+def plan_enable(registry: Registry, raw_names: Iterable[str], now: datetime) -> Change:
+    """Enable users (all or none): each newly enabled user takes a free seat."""
+    users = _known(registry, _clean_names(raw_names))
+    to_enable = [u for u in users if not u.enabled]
+    _check_seats(registry, len(to_enable), now)
+    seq = registry.next_seq
+    put = tuple(
+        replace(u, enabled=True, enabled_at=now, enable_seq=seq + i)
+        for i, u in enumerate(to_enable)
+    )
+    after = registry.apply(Change(audit=AuditEntry(now, "", "", ""), put_users=put))
+    result = f"enabled {len(put)} users ({len(users) - len(put)} already enabled); " + (
+        after.seats_phrase(now)
+    )
+    return Change(
+        audit=AuditEntry(now, "users.enable", _subject([u.name for u in users]), result),
+        put_users=put,
+        touched=tuple(u.name for u in users),
+    )
+
+
+def plan_disable(registry: Registry, raw_names: Iterable[str], now: datetime) -> Change:
+    """Disable users: their seats are free at once."""
+    users = _known(registry, _clean_names(raw_names))
+    put = tuple(
+        replace(u, enabled=False, enabled_at=None, enable_seq=None) for u in users if u.enabled
+    )
+    after = registry.apply(Change(audit=AuditEntry(now, "", "", ""), put_users=put))
+    result = f"disabled {len(put)} users ({len(users) - len(put)} already disabled); " + (
+        after.seats_phrase(now)
+    )
+    return Change(
+        audit=AuditEntry(now, "users.disable", _subject([u.name for u in users]), result),
+        put_users=put,
+        touched=tuple(u.name for u in users),
+    )
+
+
+def _subject(names: list[str]) -> str:
+    shown = ", ".join(names[:20])
+    return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")

@@ -1,0 +1,79 @@
+"""The values the rules work on: installation, installed licenses, users, changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+
+from officestatus_server.core.keys import LicenseKey
+
+
+class Deny(IntEnum):
+    """Why a login or heartbeat is refused; the numbers are the wire's DenyReason."""
+
+    NONE = 0
+    USER_UNKNOWN = 1
+    USER_DISABLED = 2
+    NOT_LICENSED = 3
+    EVALUATION_EXPIRED = 4
+    OVER_CAPACITY = 5
+    SESSION_ENDED = 6
+
+
+@dataclass(frozen=True)
+class Installation:
+    """This server's identity and evaluation start, fixed at its first start."""
+
+    installation_id: str
+    first_started_at: datetime
+    # Set when the first license with seats is installed: the evaluation never resumes.
+    evaluation_ended_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InstalledLicense:
+    """A license key as installed. `key` is None when it no longer verifies."""
+
+    license_id: str
+    key_text: str
+    installed_at: datetime
+    key: LicenseKey | None
+    # Why the stored key could not be read or verified (only when key is None).
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as the admin sees it. `enable_seq` orders who holds seats first."""
+
+    name: str
+    enabled: bool
+    created_at: datetime
+    enabled_at: datetime | None = None
+    enable_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One admin change: what, about whom or which license, what came of it, when."""
+
+    at: datetime
+    action: str
+    subject: str
+    result: str
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """Everything one admin call changes; storage writes it in one transaction."""
+
+    audit: AuditEntry
+    add_licenses: tuple[InstalledLicense, ...] = ()
+    remove_licenses: tuple[str, ...] = ()
+    # Inserted or replaced, matched case-insensitively by name.
+    put_users: tuple[User, ...] = ()
+    evaluation_ended_at: datetime | None = None
+    # Extra values for the touched users, for the caller to report.
+    touched: tuple[str, ...] = field(default=())

@@ -1,0 +1,40 @@
+"""User names: what counts as one, and when two are the same.
+
+Names compare as Windows account names do: case-insensitively. Leading and trailing
+blanks are not part of a name. Control and format characters, unpaired surrogates and
+names longer than a Windows principal name can be are refused.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from officestatus_server.errors import InvalidInput
+
+MAX_NAME_LENGTH = 256
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def clean_name(raw: str) -> str:
+    """The name as it will be stored and shown; raises InvalidInput when it is no name."""
+    name = unicodedata.normalize("NFC", raw.strip())
+    if not name:
+        raise InvalidInput("A user name cannot be empty.", reason="USER_NAME_EMPTY")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            f"A user name can have at most {MAX_NAME_LENGTH} characters; this one has {len(name)}.",
+            reason="USER_NAME_TOO_LONG",
+        )
+    for ch in name:
+        if unicodedata.category(ch) in _REFUSED_CATEGORIES:
+            raise InvalidInput(
+                f"The user name {name[:60]!r} contains the character U+{ord(ch):04X}, "
+                "which cannot be part of a user name.",
+                reason="USER_NAME_INVALID_CHARACTER",
+            )
+    return name
+
+
+def name_key(name: str) -> str:
+    """The form two names are compared in: case-folded."""
+    return name.casefold()

@@ -1,0 +1,85 @@
+"""The license status as an admin reads it: every number with where it comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from officestatus_server.core.licensing import Registry, not_counting_reason
+from officestatus_server.core.versions import SERVER_VERSION
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A license whose seats count."""
+
+    license_id: str
+    seats: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class NotCounted:
+    """An installed license whose seats do not count, and why."""
+
+    license_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """The whole licensing state at one moment."""
+
+    server_version: str
+    major_version: int
+    installation_id: str
+    counting: tuple[Counted, ...]
+    seats_total: int
+    seats_used: int
+    users_enabled: int
+    over_capacity: tuple[str, ...]
+    evaluation: bool
+    evaluation_days_left: int
+    evaluation_ends_at: datetime | None
+    evaluation_expired: bool
+    support_until: date | None
+    not_counting: tuple[NotCounted, ...]
+    summary: str
+    unlimited: bool
+
+
+def status_view(registry: Registry, now: datetime) -> StatusView:
+    """Explain the licensing state: seats per license, their sum, use, evaluation, support."""
+    evaluation = registry.evaluation(now)
+    counting = tuple(
+        Counted(lic.license_id, lic.key.seats, lic.key.kind.value)
+        for lic in registry.counting
+        if lic.key is not None
+    )
+    not_counting = tuple(
+        NotCounted(lic.license_id, reason)
+        for lic in registry.licenses
+        if (reason := not_counting_reason(lic, registry.major)) is not None
+    )
+    summary = registry.seats_phrase(now)
+    support = registry.support_until()
+    if support is not None:
+        summary += f"; support until {support.isoformat()}"
+    return StatusView(
+        server_version=str(SERVER_VERSION),
+        major_version=registry.major,
+        installation_id=registry.installation.installation_id,
+        counting=counting,
+        seats_total=registry.seats,
+        seats_used=registry.seats_used(now),
+        users_enabled=registry.enabled_count(),
+        over_capacity=tuple(registry.over_capacity(now)),
+        evaluation=evaluation.active,
+        evaluation_days_left=evaluation.days_left,
+        evaluation_ends_at=evaluation.ends_at,
+        evaluation_expired=evaluation.expired,
+        support_until=support,
+        not_counting=not_counting,
+        summary=summary,
+        unlimited=evaluation.active,
+    )

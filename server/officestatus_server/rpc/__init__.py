@@ -1,0 +1,1 @@
+"""The gRPC layer: maps messages and client releases onto the license service."""

@@ -1,0 +1,148 @@
+"""AdminService: licenses, users, status and audit, for the holder of the admin token."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from officestatus.admin import admin_service_pb2 as pb
+from officestatus.admin import admin_service_pb2_grpc as pb_grpc
+from officestatus_server.core.model import User
+from officestatus_server.errors import InvalidInput, Unauthenticated
+from officestatus_server.rpc import convert
+from officestatus_server.rpc.errors import Context, rpc_errors, to_status
+from officestatus_server.service import LicenseService
+
+ADMIN_SERVICE_PREFIX = "/officestatus.admin.AdminService/"
+MAX_AUDIT = 10_000
+
+
+class AdminAuth(grpc.aio.ServerInterceptor):
+    """Refuses every AdminService call without the admin token (compared in constant time)."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Pass admin calls with the right token, and every other service's calls."""
+        method: str = details.method or ""
+        if not method.startswith(ADMIN_SERVICE_PREFIX):
+            return await continuation(details)
+        sent = dict(details.invocation_metadata or ()).get("authorization", "")
+        sent_bytes = sent.encode() if isinstance(sent, str) else bytes(sent)
+        if hmac.compare_digest(sent_bytes, self._expected):
+            return await continuation(details)
+        error = Unauthenticated(
+            "This admin call needs the server's admin token: run officestatus-admin on the "
+            "server's machine, or pass the token file with --token-file."
+            if not sent
+            else "The admin token is wrong. Use the token from the server's data directory.",
+            reason="ADMIN_TOKEN_MISSING" if not sent else "ADMIN_TOKEN_INVALID",
+        )
+
+        async def refuse(request: Any, context: Context) -> None:
+            await context.abort_with_status(to_status(error))
+
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+class AdminServicer(pb_grpc.AdminServiceServicer):
+    """The admin RPCs."""
+
+    def __init__(self, service: LicenseService) -> None:
+        self._service = service
+
+    def _status(self) -> pb.Status:
+        return convert.status_message(self._service.status(), len(self._service.sessions))
+
+    def _users(self, users: list[User]) -> list[pb.User]:
+        service = self._service
+        return convert.users_message(users, service.registry, service.now())
+
+    @rpc_errors
+    async def InstallLicense(
+        self, request: pb.InstallLicenseRequest, context: Context
+    ) -> pb.InstallLicenseResponse:
+        """Verify and install a license key."""
+        lic = await self._service.install_license(request.key)
+        return pb.InstallLicenseResponse(
+            license=convert.license_message(lic, self._service.registry), status=self._status()
+        )
+
+    @rpc_errors
+    async def RemoveLicense(
+        self, request: pb.RemoveLicenseRequest, context: Context
+    ) -> pb.RemoveLicenseResponse:
+        """Remove a license; refused if it leaves users over capacity, unless forced."""
+        before = self._service.registry
+        lic = await self._service.remove_license(request.license_id, request.force)
+        return pb.RemoveLicenseResponse(
+            license=convert.license_message(lic, before), status=self._status()
+        )
+
+    @rpc_errors
+    async def ListLicenses(
+        self, request: pb.ListLicensesRequest, context: Context
+    ) -> pb.ListLicensesResponse:
+        """All installed licenses, counting or not."""
+        registry = self._service.registry
+        return pb.ListLicensesResponse(
+            licenses=[convert.license_message(lic, registry) for lic in registry.licenses]
+        )
+
+    @rpc_errors
+    async def AddUsers(self, request: pb.AddUsersRequest, context: Context) -> pb.AddUsersResponse:
+        """Add users, enabled at once if asked."""
+        users = await self._service.add_users(list(request.user_names), request.enable)
+        return pb.AddUsersResponse(users=self._users(users), status=self._status())
+
+    @rpc_errors
+    async def EnableUsers(
+        self, request: pb.EnableUsersRequest, context: Context
+    ) -> pb.EnableUsersResponse:
+        """Enable users, all or none."""
+        users = await self._service.enable_users(list(request.user_names))
+        return pb.EnableUsersResponse(users=self._users(users), status=self._status())
+
+    @rpc_errors
+    async def DisableUsers(
+        self, request: pb.DisableUsersRequest, context: Context
+    ) -> pb.DisableUsersResponse:
+        """Disable users; their seats are free at once."""
+        users = await self._service.disable_users(list(request.user_names))
+        return pb.DisableUsersResponse(users=self._users(users), status=self._status())
+
+    @rpc_errors
+    async def ListUsers(
+        self, request: pb.ListUsersRequest, context: Context
+    ) -> pb.ListUsersResponse:
+        """All users, by name."""
+        return pb.ListUsersResponse(users=self._users(self._service.users()))
+
+    @rpc_errors
+    async def GetStatus(
+        self, request: pb.GetStatusRequest, context: Context
+    ) -> pb.GetStatusResponse:
+        """The licensing state, explained."""
+        return pb.GetStatusResponse(status=self._status())
+
+    @rpc_errors
+    async def ListAudit(
+        self, request: pb.ListAuditRequest, context: Context
+    ) -> pb.ListAuditResponse:
+        """The newest audit records, newest first."""
+        if not 0 <= request.limit <= MAX_AUDIT:
+            raise InvalidInput(
+                f"The audit limit must be between 1 and {MAX_AUDIT}.", reason="LIMIT_INVALID"
+            )
+        entries = await self._service.audit(request.limit or 100)
+        return pb.ListAuditResponse(records=[convert.audit_message(e) for e in entries])

@@ -1,0 +1,95 @@
+"""Core values to admin-protocol messages."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from officestatus.admin import admin_service_pb2 as pb
+from officestatus_server.core.licensing import Registry, not_counting_reason
+from officestatus_server.core.model import AuditEntry, InstalledLicense, User
+from officestatus_server.core.status import StatusView
+
+
+def _iso(value: date | datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def license_message(lic: InstalledLicense, registry: Registry) -> pb.License:
+    """An installed license, with whether it counts here."""
+    reason = not_counting_reason(lic, registry.major)
+    msg = pb.License(
+        license_id=lic.license_id,
+        installed_at=_iso(lic.installed_at),
+        counts=reason is None,
+        not_counting_reason=reason or "",
+    )
+    key = lic.key
+    if key is not None:
+        msg.product = key.product
+        msg.major_version = key.major_version
+        msg.seats = key.seats
+        msg.kind = key.kind.value
+        msg.customer = key.customer
+        msg.purchase_date = _iso(key.purchase_date)
+        msg.issue_date = _iso(key.issue_date)
+        msg.upgrades_license_id = key.upgrades_license_id or ""
+        msg.signing_key_id = key.signing_key_id
+        msg.installation_id = key.installation_id or ""
+        msg.evaluation_until = _iso(key.evaluation_until)
+    return msg
+
+
+def user_message(user: User, over_capacity: bool) -> pb.User:
+    """A user as the admin sees it."""
+    return pb.User(
+        name=user.name,
+        enabled=user.enabled,
+        created_at=_iso(user.created_at),
+        enabled_at=_iso(user.enabled_at),
+        over_capacity=over_capacity,
+    )
+
+
+def users_message(users: list[User], registry: Registry, now: datetime) -> list[pb.User]:
+    """Users, each marked when it is over capacity."""
+    over = {name.casefold() for name in registry.over_capacity(now)}
+    return [user_message(u, u.name.casefold() in over) for u in users]
+
+
+def status_message(view: StatusView, active_sessions: int) -> pb.Status:
+    """The explained licensing state."""
+    return pb.Status(
+        server_version=view.server_version,
+        major_version=view.major_version,
+        installation_id=view.installation_id,
+        counting=[
+            pb.LicenseCount(license_id=c.license_id, seats=c.seats, kind=c.kind)
+            for c in view.counting
+        ],
+        seats_total=view.seats_total,
+        seats_used=view.seats_used,
+        users_enabled=view.users_enabled,
+        over_capacity=list(view.over_capacity),
+        evaluation=view.evaluation,
+        evaluation_days_left=view.evaluation_days_left,
+        evaluation_ends_at=_iso(view.evaluation_ends_at),
+        evaluation_expired=view.evaluation_expired,
+        support_until=_iso(view.support_until),
+        not_counting=[
+            pb.NotCounting(license_id=n.license_id, reason=n.reason) for n in view.not_counting
+        ],
+        summary=view.summary,
+        unlimited=view.unlimited,
+        active_sessions=active_sessions,
+    )
+
+
+def audit_message(entry: AuditEntry) -> pb.AuditRecord:
+    """One audit record."""
+    return pb.AuditRecord(
+        id=entry.id or 0,
+        at=_iso(entry.at),
+        action=entry.action,
+        subject=entry.subject,
+        result=entry.result,
+    )

@@ -1,0 +1,92 @@
+"""Domain errors to gRPC status codes: the one table, and the one place they convert.
+
+Each refusal goes out as a canonical status code, the message as the status details,
+and a google.rpc.Status with an ErrorInfo (UPPER_SNAKE reason) in the standard
+`grpc-status-details-bin` trailer, via grpcio-status.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from officestatus_server.errors import (
+    AlreadyExists,
+    InvalidInput,
+    LicenseServerError,
+    NotFound,
+    PreconditionFailed,
+    SeatsExhausted,
+    StorageError,
+    Unauthenticated,
+)
+
+log = logging.getLogger("officestatus.rpc")
+
+ERROR_DOMAIN = "officestatus.licensing"
+
+STATUS_CODES: dict[type[LicenseServerError], int] = {
+    InvalidInput: code_pb2.INVALID_ARGUMENT,
+    NotFound: code_pb2.NOT_FOUND,
+    AlreadyExists: code_pb2.ALREADY_EXISTS,
+    PreconditionFailed: code_pb2.FAILED_PRECONDITION,
+    SeatsExhausted: code_pb2.RESOURCE_EXHAUSTED,
+    Unauthenticated: code_pb2.UNAUTHENTICATED,
+    StorageError: code_pb2.INTERNAL,
+}
+
+
+def code_for(exc: LicenseServerError) -> int:
+    """The google.rpc code for an error: its nearest class in the table."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return int(STATUS_CODES[cls])
+    return int(code_pb2.INTERNAL)
+
+
+def to_status(exc: LicenseServerError) -> grpc.Status:
+    """The gRPC status for a domain error, with its ErrorInfo."""
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN))
+    status: grpc.Status = rpc_status.to_status(
+        status_pb2.Status(code=code_for(exc), message=exc.message, details=[info])
+    )
+    return status
+
+
+# The servicer context, untyped in its messages: the handlers' own signatures say them.
+Context = grpc.aio.ServicerContext[Any, Any]
+
+Request = TypeVar("Request")
+Reply = TypeVar("Reply")
+Handler = Callable[[Any, Request, Context], Awaitable[Reply]]
+
+
+def rpc_errors(fn: Handler[Request, Reply]) -> Handler[Request, Reply]:
+    """Turn the domain errors a handler raises into statuses; log anything unexpected."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Request, context: Context) -> Reply:
+        try:
+            return await fn(self, request, context)
+        except LicenseServerError as exc:
+            error = exc
+        except Exception:
+            log.exception("unexpected error in %s", fn.__name__)
+            error = StorageError(
+                "The license server failed unexpectedly; nothing was changed. The server "
+                "log has the details.",
+                reason="INTERNAL",
+            )
+        # Outside the except: abort raises its own exception, which must reach gRPC.
+        await context.abort_with_status(to_status(error))
+        raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+    return wrapper

@@ -1,0 +1,112 @@
+"""SeatService: the client protocol, answered for each client release as it was released.
+
+A reply carries only the fields and enum values the calling release defines: 3.x gets
+granted and message; 4.x adds the reason; 5.x the session; 6.x the license info and
+the 6.x-only reasons. The release comes from the version the client sends.
+"""
+
+from __future__ import annotations
+
+from officestatus.licensing import seat_service_pb2 as pb
+from officestatus.licensing import seat_service_pb2_grpc as pb_grpc
+from officestatus_server.core.compat import CAPABILITIES, reason_for
+from officestatus_server.core.licensing import Decision
+from officestatus_server.core.versions import (
+    MINIMUM_CLIENT_VERSION,
+    SERVER_VERSION,
+    Release,
+    client_release,
+)
+from officestatus_server.rpc.errors import Context, rpc_errors
+from officestatus_server.service import LicenseService
+
+
+class SeatServicer(pb_grpc.SeatServiceServicer):
+    """The client RPCs; no credential needed."""
+
+    def __init__(self, service: LicenseService) -> None:
+        self._service = service
+
+    def _license_info(self) -> pb.LicenseInfo:
+        service = self._service
+        registry, now = service.registry, service.now()
+        evaluation = registry.evaluation(now)
+        return pb.LicenseInfo(
+            seats_total=registry.seats,
+            seats_used=registry.seats_used(now),
+            evaluation=evaluation.active,
+            evaluation_days_left=evaluation.days_left,
+            major_version=registry.major,
+            unlimited=evaluation.active,
+        )
+
+    @rpc_errors
+    async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginReply:
+        """May this user use OfficeStatus now?"""
+        release = client_release(request.client_version)
+        outcome = self._service.login(request.user_name, release)
+        decision = outcome.decision
+        reply = pb.LoginReply(granted=decision.granted, message=decision.message)
+        if release.has_deny_reason:
+            reply.reason = int(reason_for(release, decision.reason))  # type: ignore[assignment]
+        if release.has_sessions and outcome.session_id:
+            reply.session_id = outcome.session_id
+            reply.heartbeat_interval_seconds = int(self._service.heartbeat_interval.total_seconds())
+        if release.has_license_info:
+            reply.license.CopyFrom(self._license_info())
+        return reply
+
+    @rpc_errors
+    async def GetLicenseStatus(
+        self, request: pb.LicenseStatusRequest, context: Context
+    ) -> pb.LicenseStatusReply:
+        """The license state for the About box."""
+        # 4.x and 5.x send no version here; both read the 5.x reply (4.x skips field 5).
+        version = request.client_version if request.HasField("client_version") else "5"
+        release = max(client_release(version), Release.V4)
+        info = self._license_info()
+        reply = pb.LicenseStatusReply(
+            seats_total=info.seats_total,
+            seats_used=info.seats_used,
+            evaluation=info.evaluation,
+            evaluation_days_left=info.evaluation_days_left,
+        )
+        if release.has_major_version:
+            reply.major_version = info.major_version
+        if release.has_license_info:
+            reply.unlimited = info.unlimited
+        return reply
+
+    @rpc_errors
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Context) -> pb.HeartbeatReply:
+        """Keep a session alive; granted = false once the user no longer holds a seat."""
+        decision, release = self._service.heartbeat(request.session_id)
+        return _heartbeat_reply(decision, release)
+
+    @rpc_errors
+    async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutReply:
+        """End a session. Ending one that is already gone is not an error."""
+        self._service.logout(request.session_id)
+        return pb.LogoutReply()
+
+    @rpc_errors
+    async def Handshake(self, request: pb.HandshakeRequest, context: Context) -> pb.HandshakeReply:
+        """Server version, oldest supported client, and the capabilities on."""
+        release = client_release(request.client_version)
+        offered = CAPABILITIES if release.has_license_info else ()
+        wanted = set(request.capabilities)
+        enabled = [c for c in offered if not wanted or c in wanted]
+        return pb.HandshakeReply(
+            server_version=str(SERVER_VERSION),
+            minimum_client_version=str(MINIMUM_CLIENT_VERSION),
+            capabilities=enabled,
+            major_version=SERVER_VERSION.major,
+        )
+
+
+def _heartbeat_reply(decision: Decision, release: Release) -> pb.HeartbeatReply:
+    reply = pb.HeartbeatReply(granted=decision.granted)
+    if not decision.granted:
+        reply.message = decision.message
+    reply.reason = int(reason_for(release, decision.reason))  # type: ignore[assignment]
+    return reply

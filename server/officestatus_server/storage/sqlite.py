@@ -1,0 +1,241 @@
+"""The SQLite store (aiosqlite): WAL, synchronous=FULL, one transaction per change.
+
+One connection, and one lock around every statement sequence: aiosqlite serialises
+statements on its worker thread but does not keep two coroutines' transactions apart.
+Schema changes are numbered migrations recorded in PRAGMA user_version; a database
+written by a newer server is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+import aiosqlite
+
+from officestatus_server.core.model import AuditEntry, Change, Installation, User
+from officestatus_server.core.names import name_key
+from officestatus_server.errors import PreconditionFailed, StorageError
+from officestatus_server.storage.base import Stored, StoredLicense
+
+# Each entry moves the schema from version i to i + 1. Only ever append.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE licenses (
+            license_id TEXT PRIMARY KEY,
+            key_text TEXT NOT NULL,
+            installed_at TEXT NOT NULL)""",
+        """CREATE TABLE users (
+            name_key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+            created_at TEXT NOT NULL,
+            enabled_at TEXT,
+            enable_seq INTEGER UNIQUE)""",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            result TEXT NOT NULL)""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+class SqliteStore:
+    """The server's state in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StorageError("The database is not open.", reason="STORAGE_CLOSED")
+        return self._db
+
+    async def open(self, now: datetime) -> Stored:
+        """Create or migrate the schema, create the installation on first start, load all."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                # Owner-only from the first byte: the file holds the session secret.
+                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._conn.execute("PRAGMA journal_mode=WAL")
+            await self._conn.execute("PRAGMA synchronous=FULL")
+            await self._conn.execute("PRAGMA foreign_keys=ON")
+            await self._conn.execute("PRAGMA busy_timeout=5000")
+            async with self._transaction():
+                await self._migrate()
+                created = await self._create_installation(now)
+            return await self._load(created)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StorageError(
+                f"Cannot open the database {self.path.name}: {exc}. Check the data "
+                "directory's permissions and free space.",
+                reason="STORAGE_OPEN_FAILED",
+            ) from exc
+
+    async def close(self) -> None:
+        """Close the database."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            conn = self._conn
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def _migrate(self) -> None:
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise PreconditionFailed(
+                f"The database was written by a newer server (schema {version}; this "
+                f"server knows {SCHEMA_VERSION}). Run the newer server, or restore a backup.",
+                reason="SCHEMA_TOO_NEW",
+            )
+        for statements in MIGRATIONS[version:]:
+            for statement in statements:
+                await self._conn.execute(statement)
+        # PRAGMA takes no parameters; SCHEMA_VERSION is our own integer.
+        await self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    async def _create_installation(self, now: datetime) -> bool:
+        async with self._conn.execute("SELECT value FROM meta WHERE key='installation_id'") as cur:
+            if await cur.fetchone() is not None:
+                return False
+        await self._conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("installation_id", str(uuid.uuid4())),
+                ("first_started_at", now.isoformat()),
+                ("session_secret", secrets.token_hex(32)),
+            ],
+        )
+        return True
+
+    async def _load(self, created: bool) -> Stored:
+        conn = self._conn
+        async with conn.execute("SELECT key, value FROM meta") as cur:
+            meta = {str(k): str(v) for k, v in await cur.fetchall()}
+        async with conn.execute(
+            "SELECT license_id, key_text, installed_at FROM licenses ORDER BY rowid"
+        ) as cur:
+            licenses = tuple(
+                StoredLicense(str(a), str(b), datetime.fromisoformat(str(c)))
+                for a, b, c in await cur.fetchall()
+            )
+        async with conn.execute(
+            "SELECT name, enabled, created_at, enabled_at, enable_seq FROM users"
+        ) as cur:
+            users = tuple(
+                User(str(n), bool(e), datetime.fromisoformat(str(c)), _dt(ea), seq)
+                for n, e, c, ea, seq in await cur.fetchall()
+            )
+        installation = Installation(
+            installation_id=meta["installation_id"],
+            first_started_at=datetime.fromisoformat(meta["first_started_at"]),
+            evaluation_ended_at=_dt(meta.get("evaluation_ended_at")),
+        )
+        return Stored(installation, bytes.fromhex(meta["session_secret"]), licenses, users, created)
+
+    async def commit(self, change: Change) -> None:
+        """Write one change and its audit entry atomically; nothing of it on failure."""
+        try:
+            async with self._transaction() as conn:
+                await self._write(conn, change)
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"The database refused the change ({exc}); nothing was changed.",
+                reason="STORAGE_WRITE_FAILED",
+            ) from exc
+
+    async def _write(self, conn: aiosqlite.Connection, change: Change) -> None:
+        if change.remove_licenses:
+            await conn.executemany(
+                "DELETE FROM licenses WHERE license_id = ?",
+                [(lid,) for lid in change.remove_licenses],
+            )
+        if change.add_licenses:
+            await conn.executemany(
+                "INSERT INTO licenses (license_id, key_text, installed_at) VALUES (?, ?, ?)",
+                [(x.license_id, x.key_text, _ts(x.installed_at)) for x in change.add_licenses],
+            )
+        if change.put_users:
+            await conn.executemany(
+                """INSERT INTO users (name_key, name, enabled, created_at, enabled_at, enable_seq)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (name_key) DO UPDATE SET
+                     name = excluded.name, enabled = excluded.enabled,
+                     enabled_at = excluded.enabled_at, enable_seq = excluded.enable_seq""",
+                list(_user_rows(change.put_users)),
+            )
+        if change.evaluation_ended_at is not None:
+            await conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('evaluation_ended_at', ?)",
+                (_ts(change.evaluation_ended_at),),
+            )
+        entry = change.audit
+        await conn.execute(
+            "INSERT INTO audit (at, action, subject, result) VALUES (?, ?, ?, ?)",
+            (_ts(entry.at), entry.action, entry.subject, entry.result),
+        )
+
+    async def audit(self, limit: int) -> list[AuditEntry]:
+        """The newest audit entries, newest first."""
+        async with (
+            self._lock,
+            self._conn.execute(
+                "SELECT id, at, action, subject, result FROM audit ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [
+            AuditEntry(datetime.fromisoformat(str(at)), str(a), str(s), str(r), int(i))
+            for i, at, a, s, r in rows
+        ]
+
+
+def _user_rows(users: Iterable[User]) -> Iterable[tuple[object, ...]]:
+    for u in users:
+        yield (
+            name_key(u.name),
+            u.name,
+            int(u.enabled),
+            _ts(u.created_at),
+            _ts(u.enabled_at),
+            u.enable_seq,
+        )

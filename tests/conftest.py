@@ -1,0 +1,31 @@
+"""Shared fixtures: a vendor, a clock, and a real running server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import FakeClock, RunningServer, Vendor
+
+
+@pytest.fixture
+def vendor() -> Vendor:
+    """A vendor with a fresh signing key."""
+    return Vendor()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test moves."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def server(tmp_path: Path, vendor: Vendor, clock: FakeClock) -> AsyncIterator[RunningServer]:
+    """A running server on a free port, trusting `vendor`, on a fresh SQLite file."""
+    running = RunningServer(tmp_path / "data", vendor, clock)
+    await running.start()
+    yield running
+    await running.stop()
