@@ -206,13 +206,13 @@ class Registry:
         evaluation = self.evaluation(now)
         if evaluation.active:
             return (
-                f"evaluation, {evaluation.days_left} days left: {self.enabled_count()} users "
-                "enabled, no seat limit"
+                f"evaluation, {_count(evaluation.days_left, 'day')} left: "
+                f"{_count(self.enabled_count(), 'user')} enabled, no seat limit"
             )
         phrase = f"{self.seats_used(now)} of {self.seats} seats in use"
         over = self.enabled_count() - self.seats
         if over > 0:
-            phrase += f", {over} enabled users over capacity"
+            phrase += f", {_count(over, 'enabled user')} over capacity"
         if evaluation.expired and self.seats == 0:
             phrase += " (the evaluation has ended)"
         return phrase
@@ -396,13 +396,13 @@ def plan_remove(registry: Registry, license_id: str, force: bool, now: datetime)
     if over > 0 and not force:
         raise PreconditionFailed(
             f"Removing license {license_id} leaves {seats_after} seats for {enabled} enabled "
-            f"users: disable {over} users first, or force the removal (the {over} users "
+            f"users: disable {_count(over, 'user')} first, or force the removal (the {over} "
             "enabled last are then denied at login).",
             reason="REMOVAL_EXCEEDS_SEATS",
         )
     result = f"removed; {seats_after} seats in all"
     if over > 0:
-        result += f"; forced: {over} enabled users over capacity"
+        result += f"; forced: {_count(over, 'enabled user')} over capacity"
     return Change(
         audit=AuditEntry(now, "license.remove", license_id, result),
         remove_licenses=(license_id,),
@@ -486,7 +486,7 @@ def plan_add_users(
     )
     verb = "added and enabled" if enable else "added"
     return Change(
-        audit=AuditEntry(now, "users.add", _subject(names), f"{verb} {len(names)} users"),
+        audit=AuditEntry(now, "users.add", _subject(names), f"{verb} {_count(len(names), 'user')}"),
         put_users=users,
         touched=tuple(names),
     )
@@ -503,7 +503,7 @@ def plan_enable(registry: Registry, raw_names: Iterable[str], now: datetime) -> 
         for i, u in enumerate(to_enable)
     )
     after = registry.apply(Change(audit=AuditEntry(now, "", "", ""), put_users=put))
-    result = f"enabled {len(put)} users ({len(users) - len(put)} already enabled); " + (
+    result = f"enabled {_count(len(put), 'user')} ({len(users) - len(put)} already enabled); " + (
         after.seats_phrase(now)
     )
     return Change(
@@ -520,7 +520,7 @@ def plan_disable(registry: Registry, raw_names: Iterable[str], now: datetime) ->
         replace(u, enabled=False, enabled_at=None, enable_seq=None) for u in users if u.enabled
     )
     after = registry.apply(Change(audit=AuditEntry(now, "", "", ""), put_users=put))
-    result = f"disabled {len(put)} users ({len(users) - len(put)} already disabled); " + (
+    result = f"disabled {_count(len(put), 'user')} ({len(users) - len(put)} already disabled); " + (
         after.seats_phrase(now)
     )
     return Change(
@@ -528,6 +528,11 @@ def plan_disable(registry: Registry, raw_names: Iterable[str], now: datetime) ->
         put_users=put,
         touched=tuple(u.name for u in users),
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 user", "2 users"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _subject(names: list[str]) -> str:
