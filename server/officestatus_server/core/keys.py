@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -41,6 +42,7 @@ _LICENSE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _BLANKS = re.compile(r"\s+")
 MAX_SEATS = 1_000_000
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 class LicenseKind(StrEnum):
@@ -130,6 +132,9 @@ def _problems(key: LicenseKey) -> list[str]:
             problems.append("an evaluation extension names its installation and its new end")
     if not 0 < len(key.customer) <= 200:
         problems.append("the customer name is empty or too long")
+    elif any(unicodedata.category(c) in _CONTROL_CATEGORIES for c in key.customer):
+        # Shown on every server that installs the key: no line breaks or escapes.
+        problems.append("the customer name contains control characters")
     if key.upgrades_license_id is not None and not _LICENSE_ID.match(key.upgrades_license_id):
         problems.append("the upgraded license id is not valid")
     return problems
@@ -212,13 +217,19 @@ def sign_key(key: LicenseKey, private_key: Ed25519PrivateKey) -> str:
     return f"{signed}.{_b64encode(private_key.sign(signed.encode('ascii')))}"
 
 
-def read_key(text: str, trust: TrustStore) -> tuple[LicenseKey, str]:
-    """Verify and decode a key; returns it with its normalised text.
+@dataclass(frozen=True)
+class UnverifiedKey:
+    """A key's parts and fields, read but NOT verified: believe nothing here yet."""
 
-    Raises KeyRejected with reason KEY_MALFORMED, KEY_UNKNOWN_SIGNER, KEY_BAD_SIGNATURE
-    or KEY_WRONG_PRODUCT. The signature is checked before anything in the payload is
-    believed, except the key id needed to find the public key.
-    """
+    compact: str
+    payload_b64: str
+    signature: bytes
+    fields: dict[str, Any]
+
+
+def decode_unverified(text: str) -> UnverifiedKey:
+    """Split and decode a key without checking its signature (for display and for
+    `read_key`, which checks it). Raises KeyRejected (KEY_MALFORMED)."""
     compact = normalise_key_text(text)
     parts = compact.split(".")
     if len(parts) != 3 or parts[0] != PREFIX:
@@ -232,12 +243,25 @@ def read_key(text: str, trust: TrustStore) -> tuple[LicenseKey, str]:
     signature = _b64decode(signature_b64, "signature")
     try:
         raw = json.loads(payload_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raw = None
     if not isinstance(raw, dict):
         raise KeyRejected(
             "The license key is damaged: its content cannot be read.", reason="KEY_MALFORMED"
         )
+    return UnverifiedKey(compact, payload_b64, signature, raw)
+
+
+def read_key(text: str, trust: TrustStore) -> tuple[LicenseKey, str]:
+    """Verify and decode a key; returns it with its normalised text.
+
+    Raises KeyRejected with reason KEY_MALFORMED, KEY_UNKNOWN_SIGNER, KEY_BAD_SIGNATURE
+    or KEY_WRONG_PRODUCT. The signature is checked before anything in the payload is
+    believed, except the key id needed to find the public key.
+    """
+    unverified = decode_unverified(text)
+    raw, payload_b64, signature = unverified.fields, unverified.payload_b64, unverified.signature
+    compact = unverified.compact
     key_id = raw.get("kid")
     public = trust.get(key_id) if isinstance(key_id, str) else None
     if public is None:

@@ -1,0 +1,1 @@
+"""Command-line entry points: the server, and the vendor's key tool."""
