@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -22,7 +23,6 @@ from officestatus_server.core.keys import (
     SigningKey,
     TrustStore,
     read_key,
-    sign_key,
 )
 
 KEY_ID = "kms-test"
@@ -362,20 +362,23 @@ def test_inspect_of_something_that_is_not_a_key(
 def test_inspect_escapes_control_characters_of_an_unverified_key(
     key_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The tool refuses such a name (see below), so sign this one directly, as a forger
-    # with their own key would.
-    forged = LicenseKey(
+    # Neither the tool nor LicenseKey accepts such a name, so a forger with their own
+    # key writes the payload by hand.
+    good = LicenseKey(
         signing_key_id="forger",
         license_id="L-1",
         major_version=6,
         seats=1,
         kind=LicenseKind.PURCHASED,
-        customer="ACME\x1b[2J",
+        customer="ACME",
         purchase_date=date(2026, 1, 1),
         issue_date=date(2026, 1, 1),
     )
+    payload = json.dumps({**good.payload(), "customer": "ACME\x1b[2J"}).encode()
+    body = "OSLK1." + base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    signature = SigningKey.generate("forger").private_key.sign(body.encode())
     path = tmp_path / "forged.key"
-    path.write_text(sign_key(forged, SigningKey.generate("forger").private_key))
+    path.write_text(body + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode())
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out
