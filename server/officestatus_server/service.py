@@ -42,6 +42,14 @@ class LoginOutcome:
     session_id: str = ""
 
 
+def _session_release(release: int | None) -> Release:
+    """The release a session's replies are shaped for: the oldest with sessions when the
+    session id is not genuine, else the release that opened it."""
+    if release is None:
+        return Release.V5
+    return Release(min(max(release, Release.V5), NEWEST_RELEASE))
+
+
 class LicenseService:
     """Licenses, users and sessions of one installation."""
 
@@ -142,8 +150,8 @@ class LicenseService:
                 Deny.SESSION_ENDED,
                 "Your OfficeStatus session has ended. Sign in again.",
             )
-            return ended, Release.V5
-        release = Release(min(max(session.release, Release.V5), NEWEST_RELEASE))
+            return ended, _session_release(self.sessions.release_of(session_id))
+        release = _session_release(session.release)
         user = self.registry.users.get(session.user_key)
         if user is None:
             decision = Decision(

@@ -99,6 +99,11 @@ class SessionTable:
         self._live[session_id] = session
         return session
 
+    def release_of(self, session_id: str) -> int | None:
+        """The client release a genuine session id was issued to, live or not."""
+        verified = self._verified(session_id)
+        return verified[0].release if verified else None
+
     def close(self, session_id: str) -> bool:
         """End a session (logout); whether it was live."""
         return self._live.pop(session_id, None) is not None

@@ -1,0 +1,69 @@
+"""The OfficeStatus License Server client: typed, async, over gRPC.
+
+    async with AdminClient.local() as admin:
+        status = await admin.status()
+        print(status.summary)
+
+SeatClient speaks the client protocol (what OfficeStatus asks at login), AdminClient the
+admin protocol. Replies are frozen dataclasses; failures raise OfficeStatusError.
+"""
+
+from officestatus_client._client import CLIENT_VERSION, AdminClient, SeatClient
+from officestatus_client._errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    InvalidArgumentError,
+    NotFoundError,
+    OfficeStatusError,
+    PreconditionFailedError,
+    SeatsExhaustedError,
+    ServerError,
+    UnavailableError,
+)
+from officestatus_client._models import (
+    AuditRecord,
+    DenyReason,
+    Handshake,
+    HeartbeatResult,
+    License,
+    LicenseCount,
+    LicenseInfo,
+    LicenseStatus,
+    LoginResult,
+    NotCounting,
+    Status,
+    User,
+)
+from officestatus_client._paths import DEFAULT_ADDRESS, default_data_dir, token_path
+from officestatus_client._transport import DEFAULT_TIMEOUT
+
+__all__ = [
+    "CLIENT_VERSION",
+    "DEFAULT_ADDRESS",
+    "DEFAULT_TIMEOUT",
+    "AdminClient",
+    "AlreadyExistsError",
+    "AuditRecord",
+    "AuthenticationError",
+    "DenyReason",
+    "Handshake",
+    "HeartbeatResult",
+    "InvalidArgumentError",
+    "License",
+    "LicenseCount",
+    "LicenseInfo",
+    "LicenseStatus",
+    "LoginResult",
+    "NotCounting",
+    "NotFoundError",
+    "OfficeStatusError",
+    "PreconditionFailedError",
+    "SeatClient",
+    "SeatsExhaustedError",
+    "ServerError",
+    "Status",
+    "UnavailableError",
+    "User",
+    "default_data_dir",
+    "token_path",
+]

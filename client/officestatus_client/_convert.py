@@ -1,0 +1,188 @@
+"""Replies on the wire to the client's dataclasses: the only module that reads protobuf.
+
+A value the client cannot read (a malformed date) raises ServerError rather than
+ValueError: it is the server's fault, and callers handle one exception tree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from officestatus.admin import admin_service_pb2 as admin_pb
+from officestatus.licensing import seat_service_pb2 as seat_pb
+from officestatus_client._errors import ServerError
+from officestatus_client._models import (
+    AuditRecord,
+    DenyReason,
+    Handshake,
+    HeartbeatResult,
+    License,
+    LicenseCount,
+    LicenseInfo,
+    LicenseStatus,
+    LoginResult,
+    NotCounting,
+    Status,
+    User,
+)
+
+
+def _date(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ServerError(f"the server sent {text!r} where a date belongs") from None
+
+
+def _datetime(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ServerError(f"the server sent {text!r} where a timestamp belongs") from None
+
+
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+def deny_reason(value: int) -> DenyReason:
+    """A wire DenyReason; a number newer than this client reads as UNSPECIFIED."""
+    # The protocol only grows: a newer server may know reasons this client does not,
+    # and the reply's message still explains them to the user.
+    try:
+        return DenyReason(value)
+    except ValueError:
+        return DenyReason.UNSPECIFIED
+
+
+# --- client protocol ----------------------------------------------------------------
+
+
+def handshake(reply: seat_pb.HandshakeReply) -> Handshake:
+    """A HandshakeReply as a Handshake."""
+    return Handshake(
+        server_version=reply.server_version,
+        minimum_client_version=reply.minimum_client_version,
+        capabilities=tuple(reply.capabilities),
+        major_version=reply.major_version,
+    )
+
+
+def login(reply: seat_pb.LoginReply) -> LoginResult:
+    """A LoginReply as a LoginResult; `license` is None when the server sent none."""
+    info = reply.license
+    return LoginResult(
+        granted=reply.granted,
+        message=reply.message,
+        reason=deny_reason(reply.reason),
+        session_id=reply.session_id,
+        heartbeat_interval_seconds=reply.heartbeat_interval_seconds,
+        license=(
+            LicenseInfo(
+                seats_total=info.seats_total,
+                seats_used=info.seats_used,
+                evaluation=info.evaluation,
+                evaluation_days_left=info.evaluation_days_left,
+                major_version=info.major_version,
+                unlimited=info.unlimited,
+            )
+            if reply.HasField("license")
+            else None
+        ),
+    )
+
+
+def license_status(reply: seat_pb.LicenseStatusReply) -> LicenseStatus:
+    """A LicenseStatusReply as a LicenseStatus."""
+    return LicenseStatus(
+        seats_total=reply.seats_total,
+        seats_used=reply.seats_used,
+        evaluation=reply.evaluation,
+        evaluation_days_left=reply.evaluation_days_left,
+        major_version=reply.major_version,
+        unlimited=reply.unlimited,
+    )
+
+
+def heartbeat(reply: seat_pb.HeartbeatReply) -> HeartbeatResult:
+    """A HeartbeatReply as a HeartbeatResult."""
+    return HeartbeatResult(
+        granted=reply.granted, reason=deny_reason(reply.reason), message=reply.message
+    )
+
+
+# --- admin protocol -----------------------------------------------------------------
+
+
+def license_(msg: admin_pb.License) -> License:
+    """A wire License as a License."""
+    return License(
+        license_id=msg.license_id,
+        product=msg.product,
+        major_version=msg.major_version,
+        seats=msg.seats,
+        kind=msg.kind,
+        customer=msg.customer,
+        purchase_date=_date(msg.purchase_date),
+        issue_date=_date(msg.issue_date),
+        upgrades_license_id=_optional(msg.upgrades_license_id),
+        signing_key_id=msg.signing_key_id,
+        installed_at=_datetime(msg.installed_at),
+        counts=msg.counts,
+        not_counting_reason=_optional(msg.not_counting_reason),
+        installation_id=_optional(msg.installation_id),
+        evaluation_until=_date(msg.evaluation_until),
+    )
+
+
+def user(msg: admin_pb.User) -> User:
+    """A wire User as a User."""
+    return User(
+        name=msg.name,
+        enabled=msg.enabled,
+        created_at=_datetime(msg.created_at),
+        enabled_at=_datetime(msg.enabled_at),
+        over_capacity=msg.over_capacity,
+    )
+
+
+def status(msg: admin_pb.Status) -> Status:
+    """A wire Status as a Status."""
+    return Status(
+        server_version=msg.server_version,
+        major_version=msg.major_version,
+        installation_id=msg.installation_id,
+        counting=tuple(
+            LicenseCount(license_id=c.license_id, seats=c.seats, kind=c.kind) for c in msg.counting
+        ),
+        seats_total=msg.seats_total,
+        seats_used=msg.seats_used,
+        users_enabled=msg.users_enabled,
+        over_capacity=tuple(msg.over_capacity),
+        evaluation=msg.evaluation,
+        evaluation_days_left=msg.evaluation_days_left,
+        evaluation_ends_at=_datetime(msg.evaluation_ends_at),
+        evaluation_expired=msg.evaluation_expired,
+        support_until=_date(msg.support_until),
+        not_counting=tuple(
+            NotCounting(license_id=n.license_id, reason=n.reason) for n in msg.not_counting
+        ),
+        summary=msg.summary,
+        unlimited=msg.unlimited,
+        active_sessions=msg.active_sessions,
+    )
+
+
+def audit_record(msg: admin_pb.AuditRecord) -> AuditRecord:
+    """A wire AuditRecord as an AuditRecord."""
+    return AuditRecord(
+        id=msg.id,
+        at=_datetime(msg.at),
+        action=msg.action,
+        subject=msg.subject,
+        result=msg.result,
+    )

@@ -1,0 +1,175 @@
+"""What the server answers, as frozen dataclasses: callers never see protobuf objects.
+
+Dates and timestamps the wire carries as ISO strings are `date` and `datetime` here; an
+empty string on the wire, like an empty optional identifier, is None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import IntEnum
+
+
+class DenyReason(IntEnum):
+    """Why a login or heartbeat is refused; the numbers are the wire's DenyReason."""
+
+    UNSPECIFIED = 0
+    USER_UNKNOWN = 1
+    USER_DISABLED = 2
+    NOT_LICENSED = 3
+    EVALUATION_EXPIRED = 4
+    OVER_CAPACITY = 5
+    SESSION_ENDED = 6
+
+
+# --- client protocol (SeatService) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """What the server is, and which of the asked-for capabilities it has on."""
+
+    server_version: str
+    minimum_client_version: str
+    capabilities: tuple[str, ...]
+    major_version: int
+
+
+@dataclass(frozen=True)
+class LicenseInfo:
+    """The license state as a 6.x client shows it; `seats_total` means nothing if unlimited."""
+
+    seats_total: int
+    seats_used: int
+    evaluation: bool
+    evaluation_days_left: int
+    major_version: int
+    unlimited: bool
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """May this user use OfficeStatus; if so, the session to keep alive."""
+
+    granted: bool
+    message: str
+    reason: DenyReason
+    session_id: str
+    # 0 means: do not heartbeat.
+    heartbeat_interval_seconds: int
+    license: LicenseInfo | None
+
+
+@dataclass(frozen=True)
+class LicenseStatus:
+    """The license state for the About box."""
+
+    seats_total: int
+    seats_used: int
+    evaluation: bool
+    evaluation_days_left: int
+    major_version: int
+    unlimited: bool
+
+
+@dataclass(frozen=True)
+class HeartbeatResult:
+    """Whether the session is still alive, and why not when it is not."""
+
+    granted: bool
+    reason: DenyReason
+    message: str
+
+
+# --- admin protocol (AdminService) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class License:
+    """An installed license, and whether its seats count on this server."""
+
+    license_id: str
+    product: str
+    major_version: int
+    seats: int
+    # "purchased", "site", "evaluation-extension", "free-press", "free-offer",
+    # "free-upgrade".
+    kind: str
+    customer: str
+    purchase_date: date | None
+    issue_date: date | None
+    # For an upgrade license: the license it upgrades.
+    upgrades_license_id: str | None
+    signing_key_id: str
+    installed_at: datetime | None
+    counts: bool
+    not_counting_reason: str | None
+    # For an evaluation extension: the installation it is bound to and the new end.
+    installation_id: str | None
+    evaluation_until: date | None
+
+
+@dataclass(frozen=True)
+class User:
+    """A user; an enabled user beyond the seats is over capacity and denied at login."""
+
+    name: str
+    enabled: bool
+    created_at: datetime | None
+    enabled_at: datetime | None
+    over_capacity: bool
+
+
+@dataclass(frozen=True)
+class LicenseCount:
+    """A license whose seats count, with how many."""
+
+    license_id: str
+    seats: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class NotCounting:
+    """An installed license whose seats do not count here, and why."""
+
+    license_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """The whole licensing state: every number with where it comes from."""
+
+    server_version: str
+    major_version: int
+    installation_id: str
+    counting: tuple[LicenseCount, ...]
+    seats_total: int
+    seats_used: int
+    users_enabled: int
+    # Enabled users beyond the seats, in enable order.
+    over_capacity: tuple[str, ...]
+    evaluation: bool
+    evaluation_days_left: int
+    # None when the evaluation was ended by a purchase.
+    evaluation_ends_at: datetime | None
+    evaluation_expired: bool
+    support_until: date | None
+    not_counting: tuple[NotCounting, ...]
+    # One line a person reads: "35 of 35 seats in use".
+    summary: str
+    unlimited: bool
+    active_sessions: int
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One admin change: when, what, about what, and what came of it."""
+
+    id: int
+    at: datetime | None
+    action: str
+    subject: str
+    result: str

@@ -1,0 +1,190 @@
+"""How the admin CLI shows replies: aligned tables and sentences for people, JSON for scripts.
+
+Pure functions from the client's dataclasses to text; nothing here calls the server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from officestatus_client._models import AuditRecord, License, LoginResult, Status, User
+
+
+def jsonable(value: object) -> object:
+    """`value` as JSON-ready data: dataclasses as dicts, dates as ISO strings, enums by name."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    # Enum before int: a DenyReason reads better as "OVER_CAPACITY" than as 5.
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def to_json(value: object) -> str:
+    """`value` as indented JSON text."""
+    return json.dumps(jsonable(value), indent=2, ensure_ascii=False)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "") -> str:
+    """Columns aligned to their widest cell; the last column is not padded."""
+    all_rows = [list(headers), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(headers))]
+    lines = []
+    for row in all_rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        lines.append((indent + "  ".join([*cells, row[-1]])).rstrip())
+    return "\n".join(lines)
+
+
+def when(value: datetime | date | None) -> str:
+    """A timestamp in local time to the minute, a date as ISO, nothing as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        # Naive timestamps are taken as they are; aware ones are shown in local time,
+        # which is what the admin at this machine reads their clock in.
+        local = value.astimezone() if value.tzinfo is not None else value
+        return local.strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+def licenses_text(licenses: Sequence[License]) -> str:
+    """Installed licenses as a table, with why a license does not count."""
+    if not licenses:
+        return "No licenses are installed."
+    rows = [
+        (
+            lic.license_id,
+            lic.kind,
+            str(lic.seats),
+            str(lic.major_version),
+            lic.customer or "-",
+            when(lic.purchase_date),
+            when(lic.installed_at),
+            "yes" if lic.counts else f"no: {lic.not_counting_reason or 'unknown'}",
+        )
+        for lic in licenses
+    ]
+    headers = ("LICENSE", "KIND", "SEATS", "MAJOR", "CUSTOMER", "PURCHASED", "INSTALLED", "COUNTS")
+    return table(headers, rows)
+
+
+def users_text(users: Sequence[User]) -> str:
+    """Users as a table; enabled users beyond the seats are marked."""
+    if not users:
+        return "No users."
+    rows = [
+        (
+            u.name,
+            ("yes" if u.enabled else "no"),
+            when(u.enabled_at),
+            when(u.created_at),
+            "over capacity: denied at login" if u.over_capacity else "",
+        )
+        for u in users
+    ]
+    return table(("USER", "ENABLED", "ENABLED AT", "ADDED AT", "NOTE"), rows)
+
+
+def audit_text(records: Sequence[AuditRecord]) -> str:
+    """Audit records as a table, newest first as the server sends them."""
+    if not records:
+        return "No admin changes are recorded."
+    rows = [(str(r.id), when(r.at), r.action, r.subject, r.result) for r in records]
+    return table(("ID", "AT", "ACTION", "SUBJECT", "RESULT"), rows)
+
+
+def status_text(status: Status) -> str:
+    """The licensing state: summary, seats per license and their sum, use, evaluation."""
+    lines = [status.summary, ""]
+    if status.counting:
+        lines.append("Seats, per license that counts:")
+        rows = [(c.license_id, c.kind, str(c.seats)) for c in status.counting]
+        rows.append(("total", "", str(status.seats_total)))
+        lines.append(table(("LICENSE", "KIND", "SEATS"), rows, indent="  "))
+    else:
+        lines.append("Seats: no license with seats is installed.")
+    if status.unlimited:
+        used = f"{status.seats_used} (no seat limit during the evaluation)"
+    else:
+        used = f"{status.seats_used} of {status.seats_total}"
+    lines.append(
+        f"In use: {used}; {_count(status.users_enabled, 'user')} enabled, "
+        f"{_count(status.active_sessions, 'session')} active"
+    )
+    if status.over_capacity:
+        lines.append("Over capacity, denied at login: " + ", ".join(status.over_capacity))
+    lines.append("Evaluation: " + _evaluation_text(status))
+    support = when(status.support_until) if status.support_until else "no purchase yet"
+    lines.append(f"Support until: {support}")
+    if status.not_counting:
+        lines.append("Installed, but not counting:")
+        reasons = [(n.license_id, n.reason) for n in status.not_counting]
+        lines.append(table(("LICENSE", "REASON"), reasons, indent="  "))
+    lines.append(
+        f"Server {status.server_version} (major version {status.major_version}), "
+        f"installation {status.installation_id}"
+    )
+    return "\n".join(lines)
+
+
+def _evaluation_text(status: Status) -> str:
+    if status.evaluation:
+        return (
+            f"running, {status.evaluation_days_left} days left "
+            f"(ends {when(status.evaluation_ends_at)})"
+        )
+    if status.evaluation_expired:
+        return f"expired on {when(status.evaluation_ends_at)}"
+    if status.evaluation_ends_at is None:
+        return "ended by a purchase"
+    return f"over since {when(status.evaluation_ends_at)}"
+
+
+def users_changed_text(verb: str, users: Sequence[User], status: Status) -> str:
+    """A sentence about the users a change touched, then the new summary."""
+    names = ", ".join(u.name for u in users) or "nobody"
+    return f"{verb} {_count(len(users), 'user')}: {names}.\n{status.summary}"
+
+
+def license_changed_text(verb: str, lic: License, status: Status) -> str:
+    """A sentence about an installed or removed license, then the new summary."""
+    seats = _count(lic.seats, "seat")
+    line = (
+        f"{verb} license {lic.license_id} ({lic.kind}, {seats}, major version {lic.major_version})."
+    )
+    if not lic.counts and lic.not_counting_reason and verb == "Installed":
+        line += f"\nIts seats do not count here: {lic.not_counting_reason}"
+    return f"{line}\n{status.summary}"
+
+
+def login_text(result: LoginResult) -> str:
+    """What a client was told at login."""
+    if result.granted:
+        lines = [f"granted: {result.message}"]
+    else:
+        lines = [f"refused ({result.reason.name}): {result.message}"]
+    if result.session_id:
+        lines.append(f"session: heartbeat every {result.heartbeat_interval_seconds} s")
+    info = result.license
+    if info is not None:
+        if info.unlimited:
+            state = f"evaluation, {info.evaluation_days_left} days left, no seat limit"
+        else:
+            state = f"{info.seats_used} of {info.seats_total} seats in use"
+        lines.append(f"license: OfficeStatus {info.major_version}, {state}")
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

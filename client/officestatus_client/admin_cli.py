@@ -1,0 +1,287 @@
+"""officestatus-admin: manage a license server's licenses and users from the command line.
+
+A thin layer over AdminClient: parse the arguments, make one call, show the reply. Exit
+codes: 0 done, 1 the server refused or failed, 2 usage, 3 server unreachable,
+4 authentication (no, unreadable or wrong admin token). `login` exits 1 when the
+user is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+from officestatus_client import _render
+from officestatus_client._client import CLIENT_VERSION, AdminClient, SeatClient
+from officestatus_client._errors import AuthenticationError, OfficeStatusError, UnavailableError
+from officestatus_client._paths import DEFAULT_ADDRESS
+from officestatus_client._transport import DEFAULT_TIMEOUT
+
+ADDRESS_ENV = "OFFICESTATUS_ADDRESS"
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_AUTHENTICATION = 4
+
+# A command: the parsed arguments and a client in, the text to print out.
+Command = Callable[[argparse.Namespace, AdminClient], Awaitable[str]]
+
+
+class UsageError(Exception):
+    """Arguments that parse but cannot be used, such as a key file that cannot be read."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per admin call."""
+    parser = argparse.ArgumentParser(
+        prog="officestatus-admin",
+        description="Manage the licenses and users of an OfficeStatus License Server.",
+    )
+    parser.add_argument(
+        "--address",
+        default=os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS,
+        help=f"server address, host:port (default: ${ADDRESS_ENV} or {DEFAULT_ADDRESS})",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="the server's data directory, where its admin token is"
+    )
+    parser.add_argument("--token-file", type=Path, help="the admin token file to use")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds to wait for each answer (default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for the server to come up (for scripts that start it)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lic = commands.add_parser("license", help="install, remove or list licenses")
+    lic_cmds = lic.add_subparsers(dest="action", required=True, metavar="ACTION")
+    install = lic_cmds.add_parser("install", help="install a license key")
+    install.add_argument("file", metavar="FILE", help="file holding the key, or - for stdin")
+    install.set_defaults(run=_license_install)
+    remove = lic_cmds.add_parser("remove", help="remove a license")
+    remove.add_argument("license_id", metavar="ID")
+    remove.add_argument(
+        "--force",
+        action="store_true",
+        help="remove even if more users would then be enabled than there are seats",
+    )
+    remove.set_defaults(run=_license_remove)
+    lic_cmds.add_parser("list", help="list installed licenses").set_defaults(run=_license_list)
+
+    user = commands.add_parser("user", help="add, enable, disable or list users")
+    user_cmds = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, help_text, run in (
+        ("add", "add users", _user_add),
+        ("enable", "enable users (all or none, seats permitting)", _user_enable),
+        ("disable", "disable users, freeing their seats", _user_disable),
+    ):
+        sub = user_cmds.add_parser(name, help=help_text)
+        sub.add_argument("names", nargs="*", metavar="NAME")
+        sub.add_argument(
+            "--from-file", type=Path, metavar="F", help="also the names in F, one a line"
+        )
+        if name == "add":
+            sub.add_argument("--enable", action="store_true", help="enable them as well")
+        sub.set_defaults(run=run)
+    user_cmds.add_parser("list", help="list users").set_defaults(run=_user_list)
+
+    commands.add_parser("status", help="show the licensing state").set_defaults(run=_status)
+    audit = commands.add_parser("audit", help="show recent admin changes")
+    audit.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    audit.set_defaults(run=_audit)
+
+    login = commands.add_parser(
+        "login", help="log in as an OfficeStatus client would, and show what it is told"
+    )
+    login.add_argument("user_name", metavar="NAME")
+    login.add_argument(
+        "--client-version",
+        default=CLIENT_VERSION,
+        help=f"the client release to act as, e.g. 3.4.2 or 5.2.0 (default {CLIENT_VERSION})",
+    )
+    login.add_argument("--machine", default="", help="the machine name a 4.x or later client sends")
+    login.add_argument(
+        "--keep", action="store_true", help="keep the session (a 5.x or later client's) open"
+    )
+    login.set_defaults(seat_command=_login)
+    return parser
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+async def _license_install(args: argparse.Namespace, client: AdminClient) -> str:
+    lic, status = await client.install_license(args.key_text)
+    if args.json:
+        return _render.to_json({"license": lic, "status": status})
+    return _render.license_changed_text("Installed", lic, status)
+
+
+async def _license_remove(args: argparse.Namespace, client: AdminClient) -> str:
+    lic, status = await client.remove_license(args.license_id, force=args.force)
+    if args.json:
+        return _render.to_json({"license": lic, "status": status})
+    return _render.license_changed_text("Removed", lic, status)
+
+
+async def _license_list(args: argparse.Namespace, client: AdminClient) -> str:
+    licenses = await client.list_licenses()
+    return _render.to_json(licenses) if args.json else _render.licenses_text(licenses)
+
+
+async def _user_add(args: argparse.Namespace, client: AdminClient) -> str:
+    users, status = await client.add_users(args.user_names, enable=args.enable)
+    if args.json:
+        return _render.to_json({"users": users, "status": status})
+    verb = "Added and enabled" if args.enable else "Added"
+    return _render.users_changed_text(verb, users, status)
+
+
+async def _user_enable(args: argparse.Namespace, client: AdminClient) -> str:
+    users, status = await client.enable_users(args.user_names)
+    if args.json:
+        return _render.to_json({"users": users, "status": status})
+    return _render.users_changed_text("Enabled", users, status)
+
+
+async def _user_disable(args: argparse.Namespace, client: AdminClient) -> str:
+    users, status = await client.disable_users(args.user_names)
+    if args.json:
+        return _render.to_json({"users": users, "status": status})
+    return _render.users_changed_text("Disabled", users, status)
+
+
+async def _user_list(args: argparse.Namespace, client: AdminClient) -> str:
+    users = await client.list_users()
+    return _render.to_json(users) if args.json else _render.users_text(users)
+
+
+async def _status(args: argparse.Namespace, client: AdminClient) -> str:
+    status = await client.status()
+    return _render.to_json(status) if args.json else _render.status_text(status)
+
+
+async def _audit(args: argparse.Namespace, client: AdminClient) -> str:
+    records = await client.audit(limit=args.limit)
+    return _render.to_json(records) if args.json else _render.audit_text(records)
+
+
+async def _login(args: argparse.Namespace, client: SeatClient) -> tuple[str, bool]:
+    result = await client.login(args.user_name, machine_name=args.machine)
+    if result.session_id and not args.keep:
+        await client.logout(result.session_id)
+    text = _render.to_json(result) if args.json else _render.login_text(result)
+    return text, result.granted
+
+
+# --- input ------------------------------------------------------------------------------
+
+
+def _read_input(args: argparse.Namespace) -> None:
+    """Read the key file or the names before connecting, so a usage error comes first."""
+    if getattr(args, "file", None) is not None:
+        args.key_text = _read_text(args.file)
+    if hasattr(args, "names"):
+        args.user_names = _names(args)
+
+
+def _read_text(name: str) -> str:
+    """A file's text, or standard input's for "-"."""
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read {name}: {_os_reason(err)}") from None
+
+
+def _names(args: argparse.Namespace) -> list[str]:
+    """The names on the command line, then those in --from-file (blank lines skipped)."""
+    names = [str(n) for n in args.names]
+    if args.from_file is not None:
+        text = _read_text(str(args.from_file))
+        names.extend(line.strip() for line in text.splitlines() if line.strip())
+    if not names:
+        raise UsageError("name at least one user, or give --from-file with names in it")
+    return names
+
+
+def _os_reason(err: Exception) -> str:
+    return err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+async def run(
+    argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Run the CLI inside a running event loop; returns the exit code."""
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # argparse has printed the usage or the help already.
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    ok = True
+    try:
+        _read_input(args)
+        if hasattr(args, "seat_command"):
+            async with SeatClient(
+                args.address, args.client_version, timeout=args.timeout
+            ) as seat_client:
+                if args.wait:
+                    await seat_client.wait_until_ready(args.wait)
+                text, ok = await args.seat_command(args, seat_client)
+        else:
+            command: Command = args.run
+            async with AdminClient.local(
+                args.address, args.data_dir, token_file=args.token_file, timeout=args.timeout
+            ) as client:
+                if args.wait:
+                    await client.wait_until_ready(args.wait)
+                text = await command(args, client)
+    except UsageError as exc:
+        print(f"{parser.prog}: error: {exc}", file=err)
+        return EXIT_USAGE
+    except OfficeStatusError as exc:
+        print(f"error: {exc.message} ({exc.reason or exc.code})", file=err)
+        return _exit_code(exc)
+    print(text, file=out)
+    # A refused login is an answer, not a failure of the call; scripts still see it.
+    return EXIT_OK if ok else EXIT_REFUSED
+
+
+def _exit_code(exc: OfficeStatusError) -> int:
+    if isinstance(exc, UnavailableError):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, AuthenticationError):
+        return EXIT_AUTHENTICATION
+    return EXIT_REFUSED
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The officestatus-admin entry point; returns the exit code."""
+    return asyncio.run(run(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
