@@ -244,20 +244,20 @@ async def run(
     ok = True
     try:
         _read_input(args)
+        if args.wait:
+            # Before the token is read: a server starting for the first time writes it.
+            async with SeatClient(args.address, timeout=args.timeout) as probe:
+                await probe.wait_until_ready(args.wait)
         if hasattr(args, "seat_command"):
             async with SeatClient(
                 args.address, args.client_version, timeout=args.timeout
             ) as seat_client:
-                if args.wait:
-                    await seat_client.wait_until_ready(args.wait)
                 text, ok = await args.seat_command(args, seat_client)
         else:
             command: Command = args.run
             async with AdminClient.local(
                 args.address, args.data_dir, token_file=args.token_file, timeout=args.timeout
             ) as client:
-                if args.wait:
-                    await client.wait_until_ready(args.wait)
                 text = await command(args, client)
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=err)
