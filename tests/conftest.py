@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from officestatus_client import AdminClient
 from tests.support import FakeClock, RunningServer, Vendor
 
 
@@ -29,3 +30,10 @@ async def server(tmp_path: Path, vendor: Vendor, clock: FakeClock) -> AsyncItera
     await running.start()
     yield running
     await running.stop()
+
+
+@pytest.fixture
+async def admin(server: RunningServer) -> AsyncIterator[AdminClient]:
+    """The typed admin client, with the server's admin token."""
+    async with AdminClient(server.address, server.token) as client:
+        yield client
