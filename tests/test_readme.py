@@ -38,7 +38,9 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         "OFFICESTATUS_LISTEN": f"127.0.0.1:{port}",
         "OFFICESTATUS_ADDRESS": f"127.0.0.1:{port}",
     }
-    script = "set -euo pipefail\n" + walkthrough()
+    # Whatever happens, the server the walkthrough starts in the background goes too.
+    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    script += walkthrough()
     done = subprocess.run(
         ["bash", "-c", script],
         cwd=tmp_path,

@@ -90,8 +90,11 @@ class SqliteStore:
                 await self._migrate()
                 created = await self._create_installation(now)
             return await self._load(created)
-        except sqlite3.Error as exc:
+        except BaseException as exc:
+            # An open connection keeps aiosqlite's worker thread, and the process, alive.
             await self.close()
+            if not isinstance(exc, sqlite3.Error):
+                raise
             raise StorageError(
                 f"Cannot open the database {self.path.name}: {exc}. Check the data "
                 "directory's permissions and free space.",

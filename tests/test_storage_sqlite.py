@@ -1,0 +1,134 @@
+"""The SQLite store: one transaction per change, durable settings, schema versions."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from officestatus_server.core.model import AuditEntry, Change, InstalledLicense, User
+from officestatus_server.errors import PreconditionFailed, StorageError
+from officestatus_server.storage import SqliteStore
+from officestatus_server.storage.sqlite import SCHEMA_VERSION
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def _lic(license_id: str) -> InstalledLicense:
+    return InstalledLicense(license_id, f"OSLK1.{license_id}.sig", NOW, None)
+
+
+def _audit(action: str) -> AuditEntry:
+    return AuditEntry(NOW, action, "subject", "result")
+
+
+async def test_first_open_creates_the_installation_and_later_opens_keep_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "os.db"
+    store = SqliteStore(path)
+    first = await store.open(NOW)
+    await store.close()
+    assert first.created
+    assert first.installation.first_started_at == NOW
+    assert len(first.session_secret) == 32
+    assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
+
+    store = SqliteStore(path)
+    later = await store.open(datetime(2027, 1, 1, tzinfo=UTC))
+    await store.close()
+    assert not later.created
+    assert later.installation == first.installation
+    assert later.session_secret == first.session_secret
+
+
+async def test_a_commit_is_written_whole_and_read_back(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "os.db")
+    await store.open(NOW)
+    ann = User("Ann", True, NOW, NOW, 1)
+    await store.commit(
+        Change(
+            audit=_audit("one"),
+            add_licenses=(_lic("L-1"), _lic("L-2")),
+            put_users=(ann, User("bo", False, NOW)),
+            evaluation_ended_at=NOW,
+        )
+    )
+    await store.commit(
+        Change(audit=_audit("two"), remove_licenses=("L-1",), put_users=(User("ANN", False, NOW),))
+    )
+    await store.close()
+
+    store = SqliteStore(tmp_path / "os.db")
+    stored = await store.open(NOW)
+    audit = await store.audit(10)
+    await store.close()
+    assert [lic.license_id for lic in stored.licenses] == ["L-2"]
+    assert sorted((u.name, u.enabled) for u in stored.users) == [("ANN", False), ("bo", False)]
+    assert stored.installation.evaluation_ended_at == NOW
+    assert [a.action for a in audit] == ["two", "one"]
+
+
+async def test_a_failing_change_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "os.db")
+    await store.open(NOW)
+    await store.commit(Change(audit=_audit("first"), add_licenses=(_lic("L-1"),)))
+    broken = Change(
+        audit=_audit("broken"),
+        put_users=(User("new", True, NOW, NOW, 7),),
+        add_licenses=(_lic("L-1"),),  # the same license id again: the insert fails
+    )
+    with pytest.raises(StorageError) as failed:
+        await store.commit(broken)
+    assert failed.value.reason == "STORAGE_WRITE_FAILED"
+    assert [a.action for a in await store.audit(10)] == ["first"]
+    await store.close()
+    db = sqlite3.connect(tmp_path / "os.db")
+    try:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        db.close()
+
+
+async def test_durable_settings_and_schema_version(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "os.db")
+    await store.open(NOW)
+    await store.close()
+    db = sqlite3.connect(tmp_path / "os.db")
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    finally:
+        db.close()
+
+
+async def test_a_database_from_a_newer_server_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "os.db"
+    store = SqliteStore(path)
+    await store.open(NOW)
+    await store.close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(PreconditionFailed) as refused:
+        await SqliteStore(path).open(NOW)
+    assert refused.value.reason == "SCHEMA_TOO_NEW"
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
+    finally:
+        db.close()
+
+
+async def test_a_file_that_is_no_database_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "os.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError) as failed:
+        await SqliteStore(path).open(NOW)
+    assert failed.value.reason == "STORAGE_OPEN_FAILED"
+    assert "os.db" in failed.value.message
