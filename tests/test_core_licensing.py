@@ -29,6 +29,7 @@ from officestatus_server.core.model import Deny, Installation, InstalledLicense
 from officestatus_server.errors import (
     AlreadyExists,
     InvalidInput,
+    KeyRejected,
     LicenseServerError,
     NotFound,
     PreconditionFailed,
@@ -939,22 +940,13 @@ def test_login_decisions(
 # --- dates at the edge of the calendar ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG licensing.py:237 (_end_of): day + 1 day overflows for 9999-12-31, so "
-    "installing a signed extension 'until 9999-12-31' raises OverflowError instead of "
-    "being installed or refused with a reason",
+@pytest.mark.parametrize(
+    "until", [date.max, date(9001, 1, 1), date(1989, 12, 31)], ids=["max", "9001", "1989"]
 )
-def test_extension_until_the_last_representable_day(vendor: Vendor) -> None:
-    key = vendor.key(
-        0,
-        kind=LicenseKind.EVALUATION_EXTENSION,
-        installation_id=HERE,
-        evaluation_until=date.max,
-    )
-    registry = fresh()
-    try:
-        registry = install(vendor, registry, key, at(10))
-    except LicenseServerError:
-        return  # a clean refusal is fine too
-    assert registry.evaluation(at(400)).active
+def test_an_extension_beyond_the_calendar_is_refused_as_a_key(vendor: Vendor, until: date) -> None:
+    with pytest.raises(KeyRejected) as refused:
+        vendor.key(
+            0, kind=LicenseKind.EVALUATION_EXTENSION, installation_id=HERE, evaluation_until=until
+        )
+    assert refused.value.reason == "KEY_MALFORMED"
+    assert "dates must lie between" in refused.value.message

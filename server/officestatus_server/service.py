@@ -77,7 +77,7 @@ class LicenseService:
         self._registry = Registry.build(
             stored.installation, [self._verify(lic) for lic in stored.licenses], stored.users
         )
-        self._sessions = SessionTable(stored.session_secret, now, self._interval)
+        self._sessions = SessionTable(stored.session_secret, self._interval)
         if stored.created:
             log.info("new installation %s", stored.installation.installation_id)
 

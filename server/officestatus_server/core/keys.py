@@ -42,6 +42,10 @@ _LICENSE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _BLANKS = re.compile(r"\s+")
 MAX_SEATS = 1_000_000
+# Far enough either way for any real key; keeps date arithmetic (support + 1 year,
+# evaluation end + 1 day) inside the calendar.
+EARLIEST_DATE = date(1990, 1, 1)
+LATEST_DATE = date(9000, 12, 31)
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -135,6 +139,13 @@ def _problems(key: LicenseKey) -> list[str]:
     elif any(unicodedata.category(c) in _CONTROL_CATEGORIES for c in key.customer):
         # Shown on every server that installs the key: no line breaks or escapes.
         problems.append("the customer name contains control characters")
+    dates = [key.purchase_date, key.issue_date]
+    if key.evaluation_until is not None:
+        dates.append(key.evaluation_until)
+    if any(not EARLIEST_DATE <= d <= LATEST_DATE for d in dates):
+        problems.append(
+            f"its dates must lie between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
+        )
     if key.upgrades_license_id is not None and not _LICENSE_ID.match(key.upgrades_license_id):
         problems.append("the upgraded license id is not valid")
     return problems

@@ -1,9 +1,10 @@
 """Client sessions (5.x and later): signed session ids, heartbeats, expiry.
 
-A session id is signed with a secret kept in the database, so a server that restarts
-recognises the sessions it handed out before and resumes them at the next heartbeat
-instead of signing everybody out. Within one run, a session that logged out or missed
-`MISSED_HEARTBEATS` intervals is gone, and its next heartbeat is refused.
+A session id is signed with a secret kept in the database and names the server run that
+issued it, so a server that restarts recognises the sessions an earlier run handed out
+and resumes each at its next heartbeat instead of signing everybody out. A session that
+logged out or missed `MISSED_HEARTBEATS` intervals is gone, resumed or not, and its next
+heartbeat is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Session:
     last_seen: datetime
     # The client protocol release (5 or later) that opened it: shapes the replies.
     release: int
+    # The server run that issued it.
+    run: str
 
 
 def _b64(data: bytes) -> str:
@@ -37,11 +40,14 @@ def _b64(data: bytes) -> str:
 class SessionTable:
     """Live sessions of this server run; `now` is always passed in."""
 
-    def __init__(self, secret: bytes, started_at: datetime, interval: timedelta) -> None:
+    def __init__(self, secret: bytes, interval: timedelta) -> None:
         self._secret = secret
-        self._started_at = started_at
         self.interval = interval
+        # Names this run in the ids it issues: an id of this run that is not live ended.
+        self.run = secrets.token_hex(8)
         self._live: dict[str, Session] = {}
+        # Sessions of earlier runs that were resumed and then ended in this one.
+        self._ended: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._live)
@@ -56,27 +62,31 @@ class SessionTable:
             {
                 "u": user_key,
                 "r": release,
-                "t": int(now.timestamp() * 1000),
+                "run": self.run,
                 "n": secrets.token_hex(8),
             },
             separators=(",", ":"),
         )
         body = f"{_PREFIX}.{_b64(payload.encode('utf-8'))}"
         session_id = f"{body}.{self._mac(body)}"
-        self._live[session_id] = Session(user_key, now, release)
+        self._live[session_id] = Session(user_key, now, release, self.run)
         return session_id
 
-    def _verified(self, session_id: str) -> tuple[Session, datetime] | None:
+    def _verified(self, session_id: str) -> Session | None:
+        """The session a genuine id describes (last seen: never), or None."""
+        if len(session_id) > 2048 or not session_id.isascii():
+            return None
         parts = session_id.split(".")
-        if len(parts) != 3 or parts[0] != _PREFIX or len(session_id) > 2048:
+        if len(parts) != 3 or parts[0] != _PREFIX:
             return None
         body = f"{parts[0]}.{parts[1]}"
         if not hmac.compare_digest(self._mac(body), parts[2]):
             return None
         try:
             raw = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-            issued_at = datetime.fromtimestamp(int(raw["t"]) / 1000, UTC)
-            return Session(str(raw["u"]), issued_at, int(raw["r"])), issued_at
+            return Session(
+                str(raw["u"]), datetime.min.replace(tzinfo=UTC), int(raw["r"]), str(raw["run"])
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -85,41 +95,46 @@ class SessionTable:
         session = self._live.get(session_id)
         if session is not None:
             if session.last_seen < self._stale_before(now):
-                del self._live[session_id]
+                self._end(session_id)
                 return None
             session.last_seen = now
             return session
-        verified = self._verified(session_id)
-        if verified is None:
+        if session_id in self._ended:
             return None
-        session, issued_at = verified
-        if issued_at >= self._started_at:
-            return None  # issued in this run, so it ended: logged out or timed out
-        session.last_seen = now  # issued before a restart: resume it
-        self._live[session_id] = session
-        return session
+        resumed = self._verified(session_id)
+        if resumed is None or resumed.run == self.run:
+            return None  # forged, or issued by this run and since ended
+        resumed.last_seen = now  # issued before a restart: resume it
+        self._live[session_id] = resumed
+        return resumed
 
     def release_of(self, session_id: str) -> int | None:
         """The client release a genuine session id was issued to, live or not."""
         verified = self._verified(session_id)
-        return verified[0].release if verified else None
+        return verified.release if verified else None
 
     def close(self, session_id: str) -> bool:
         """End a session (logout); whether it was live."""
-        return self._live.pop(session_id, None) is not None
+        return self._end(session_id)
 
     def drop_user(self, user_key: str) -> None:
         """End every session of a user (after a refused heartbeat)."""
         for sid in [s for s, v in self._live.items() if v.user_key == user_key]:
-            del self._live[sid]
+            self._end(sid)
 
     def expire(self, now: datetime) -> int:
         """Drop sessions that missed too many heartbeats; how many were dropped."""
         limit = self._stale_before(now)
         stale = [sid for sid, s in self._live.items() if s.last_seen < limit]
         for sid in stale:
-            del self._live[sid]
+            self._end(sid)
         return len(stale)
+
+    def _end(self, session_id: str) -> bool:
+        session = self._live.pop(session_id, None)
+        if session is not None and session.run != self.run:
+            self._ended.add(session_id)
+        return session is not None
 
     def _stale_before(self, now: datetime) -> datetime:
         return now - self.interval * MISSED_HEARTBEATS

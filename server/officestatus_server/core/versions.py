@@ -9,7 +9,12 @@ from enum import IntEnum
 from officestatus_server import __version__
 from officestatus_server.errors import PreconditionFailed
 
-_VERSION = re.compile(r"^(\d{1,4})(?:\.(\d{1,4}))?(?:\.(\d{1,4}))?(?:[-+.][0-9A-Za-z.+-]{0,40})?$")
+# major[.minor[.patch[.build]]][-suffix or +suffix]: ASCII digits only; a Windows file
+# version ("6.0.0.1234") reads as 6.0.0.
+_VERSION = re.compile(
+    r"^(\d{1,4})(?:\.(\d{1,4}))?(?:\.(\d{1,4}))?(?:\.\d{1,9})?(?:[-+][0-9A-Za-z.+-]{1,40})?$",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -22,7 +27,8 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
-        """Parse "6", "6.1" or "6.1.2" (a suffix such as "-beta" is allowed and ignored)."""
+        """Parse "6", "6.1", "6.1.2" or "6.1.2.345" (a "-beta" or "+build" suffix is
+        allowed and ignored)."""
         match = _VERSION.match(text.strip())
         if match is None:
             raise ValueError(f"not a version number: {text[:40]!r}")
