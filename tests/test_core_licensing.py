@@ -26,6 +26,7 @@ from officestatus_server.core.licensing import (
     support_until,
 )
 from officestatus_server.core.model import Deny, Installation, InstalledLicense
+from officestatus_server.core.names import name_key
 from officestatus_server.errors import (
     AlreadyExists,
     InvalidInput,
@@ -313,8 +314,8 @@ def test_disable_one_then_enable_another(vendor: Vendor) -> None:
     registry = enable(registry, ["newcomer"], at(3))
 
     assert registry.enabled_count() == 35
-    assert registry.enabled_order[-1] == "newcomer"
-    assert not registry.users["user07"].enabled
+    assert registry.enabled_order[-1] == name_key("newcomer")
+    assert not registry.users[name_key("user07")].enabled
     assert decide_login(registry, "newcomer", at(3)).granted
     assert decide_login(registry, "user07", at(3)).reason is Deny.USER_DISABLED
 
@@ -431,7 +432,7 @@ def test_disabling_unknown_users_changes_nothing(vendor: Vendor) -> None:
     with pytest.raises(NotFound) as caught:
         plan_disable(registry, ["user01", "nobody"], at(3))
     assert caught.value.reason == "USER_NOT_FOUND"
-    assert registry.users["user01"].enabled
+    assert registry.users[name_key("user01")].enabled
 
 
 def test_disabling_twice_is_harmless(vendor: Vendor) -> None:
@@ -615,6 +616,26 @@ def _refused_extension(vendor: Vendor, case: str) -> tuple[Registry, LicenseKey]
     raise AssertionError(case)
 
 
+def test_an_extension_that_already_ran_out_is_refused(vendor: Vendor) -> None:
+    stale = vendor.key(
+        0,
+        kind=LicenseKind.EVALUATION_EXTENSION,
+        installation_id=HERE,
+        evaluation_until=day_date(35),
+    )
+    with pytest.raises(PreconditionFailed) as caught:
+        plan_install(fresh(), stale, "text", at(45))
+    assert caught.value.reason == "EXTENSION_EXPIRED"
+    assert "has passed" in caught.value.message
+
+
+def test_nobody_is_over_capacity_when_there_are_no_seats(vendor: Vendor) -> None:
+    registry = add(fresh(), ["ann", "bo"], at(1))
+    assert registry.over_capacity(at(40)) == []
+    assert "over capacity" not in registry.seats_phrase(at(40))
+    assert decide_login(registry, "bo", at(40)).reason is Deny.EVALUATION_EXPIRED
+
+
 REFUSED_EXTENSIONS = [
     pytest.param("other-installation", "EXTENSION_OTHER_INSTALLATION", id="other-installation"),
     pytest.param("ends-before-evaluation", "EXTENSION_DOES_NOT_EXTEND", id="ends-before"),
@@ -749,7 +770,11 @@ def test_forced_removal_leaves_the_first_enabled_holding_seats(vendor: Vendor) -
     registry = add(registry, ["newcomer"], now, enable=False)
     with pytest.raises(SeatsExhausted) as caught:
         enable(registry, ["newcomer"], now)
-    assert caught.value.message == "25 of 25 seats in use: install a license or disable a user."
+    # Disabling one user frees no seat while others wait: the message counts what it takes.
+    assert caught.value.message == (
+        "30 users are enabled on 25 seats (5 over capacity): install a license, or disable "
+        "6 users to enable 1 more."
+    )
     # Disabling a seat holder gives the seat to the first user over capacity.
     registry = disable(registry, ["user03"], now)
     assert decide_login(registry, "user26", now).granted

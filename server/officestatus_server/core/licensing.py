@@ -191,8 +191,9 @@ class Registry:
         return min(self.enabled_count(), self.seats)
 
     def over_capacity(self, now: datetime) -> list[str]:
-        """Names of enabled users beyond the seats, in enable order."""
-        if self.evaluation(now).active:
+        """Names of enabled users beyond the seats, in enable order. With no seats at all
+        nobody is "over capacity": logins are refused as not licensed or evaluation expired."""
+        if self.seats == 0 or self.evaluation(now).active:
             return []
         return [self.users[k].name for k in self.enabled_order[self.seats :]]
 
@@ -211,7 +212,7 @@ class Registry:
             )
         phrase = f"{self.seats_used(now)} of {self.seats} seats in use"
         over = self.enabled_count() - self.seats
-        if over > 0:
+        if over > 0 and self.seats > 0:
             phrase += f", {_count(over, 'enabled user')} over capacity"
         if evaluation.expired and self.seats == 0:
             phrase += " (the evaluation has ended)"
@@ -333,7 +334,7 @@ def plan_install(registry: Registry, key: LicenseKey, key_text: str, now: dateti
     evaluation = registry.evaluation(now)
     lic = InstalledLicense(key.license_id, key_text, now, key)
     if key.kind is LicenseKind.EVALUATION_EXTENSION:
-        _check_extension(registry, key, evaluation)
+        _check_extension(registry, key, evaluation, now)
         assert key.evaluation_until is not None
         return Change(
             audit=AuditEntry(
@@ -356,7 +357,9 @@ def plan_install(registry: Registry, key: LicenseKey, key_text: str, now: dateti
     )
 
 
-def _check_extension(registry: Registry, key: LicenseKey, evaluation: Evaluation) -> None:
+def _check_extension(
+    registry: Registry, key: LicenseKey, evaluation: Evaluation, now: datetime
+) -> None:
     here = registry.installation.installation_id
     if key.installation_id != here:
         raise PreconditionFailed(
@@ -372,6 +375,12 @@ def _check_extension(registry: Registry, key: LicenseKey, evaluation: Evaluation
         )
     assert key.evaluation_until is not None
     assert evaluation.ends_at is not None
+    if _end_of(key.evaluation_until) <= now:
+        raise PreconditionFailed(
+            f"This extension ran until {key.evaluation_until.isoformat()}, which has passed. "
+            "Ask Key Metric Software for a new one.",
+            reason="EXTENSION_EXPIRED",
+        )
     if _end_of(key.evaluation_until) <= evaluation.ends_at:
         raise PreconditionFailed(
             f"This extension runs until {key.evaluation_until.isoformat()}, but the "
@@ -396,8 +405,8 @@ def plan_remove(registry: Registry, license_id: str, force: bool, now: datetime)
     if over > 0 and not force:
         raise PreconditionFailed(
             f"Removing license {license_id} leaves {seats_after} seats for {enabled} enabled "
-            f"users: disable {_count(over, 'user')} first, or force the removal (the {over} "
-            "enabled last are then denied at login).",
+            f"users: disable {_count(over, 'user')} first, or force the removal (the "
+            f"{_count(over, 'user')} enabled last are then denied at login).",
             reason="REMOVAL_EXCEEDS_SEATS",
         )
     result = f"removed; {seats_after} seats in all"
@@ -455,7 +464,14 @@ def _check_seats(registry: Registry, needed: int, now: datetime) -> None:
             reason="SEATS_EXHAUSTED",
         )
     used = min(enabled, registry.seats)
-    if needed == 1:
+    if enabled > registry.seats:
+        over = enabled - registry.seats
+        message = (
+            f"{enabled} users are enabled on {registry.seats} seats ({over} over capacity): "
+            f"install a license, or disable {_count(over + needed, 'user')} to enable "
+            f"{_count(needed, 'more')}."
+        )
+    elif needed == 1:
         message = f"{used} of {registry.seats} seats in use: install a license or disable a user."
     else:
         message = (

@@ -1,8 +1,9 @@
 """User names: what counts as one, and when two are the same.
 
-Names compare as Windows account names do: case-insensitively. Leading and trailing
-blanks are not part of a name. Control and format characters, unpaired surrogates and
-names longer than a Windows principal name can be are refused.
+Names compare as Windows account names do: case-insensitively, character by
+character. Leading and trailing blanks are not part of a name. Control and format
+characters, unpaired surrogates and names longer than a Windows principal name can be
+are refused.
 """
 
 from __future__ import annotations
@@ -36,5 +37,14 @@ def clean_name(raw: str) -> str:
 
 
 def name_key(name: str) -> str:
-    """The form two names are compared in: case-folded."""
-    return name.casefold()
+    """The form two names are compared in: each character upper-cased on its own.
+
+    Windows compares account names through a one-to-one upper-case table, so "Straße" and
+    "STRASSE" are two accounts there; full case folding would make them one.
+    """
+    return "".join(_upper(c) for c in name)
+
+
+def _upper(ch: str) -> str:
+    upper = ch.upper()
+    return upper if len(upper) == 1 else ch

@@ -48,8 +48,14 @@ class SessionTable:
         self._live: dict[str, Session] = {}
         # Sessions of earlier runs that were resumed and then ended in this one.
         self._ended: set[str] = set()
+        self._swept_at: datetime | None = None
 
     def __len__(self) -> int:
+        return len(self._live)
+
+    def live(self, now: datetime) -> int:
+        """How many sessions are live at `now` (stale ones dropped first)."""
+        self.expire(now)
         return len(self._live)
 
     def _mac(self, body: str) -> str:
@@ -58,6 +64,7 @@ class SessionTable:
 
     def open(self, user_key: str, now: datetime, release: int) -> str:
         """Start a session for a user and return its id."""
+        self._sweep(now)
         payload = json.dumps(
             {
                 "u": user_key,
@@ -92,6 +99,7 @@ class SessionTable:
 
     def touch(self, session_id: str, now: datetime) -> Session | None:
         """Record a heartbeat; the session, or None when it is gone."""
+        self._sweep(now)
         session = self._live.get(session_id)
         if session is not None:
             if session.last_seen < self._stale_before(now):
@@ -129,6 +137,13 @@ class SessionTable:
         for sid in stale:
             self._end(sid)
         return len(stale)
+
+    def _sweep(self, now: datetime) -> None:
+        """Drop stale sessions at most once an interval: clients that exit without
+        Logout must not pile up, and a heartbeat must not pay for a full scan."""
+        if self._swept_at is None or now - self._swept_at >= self.interval:
+            self._swept_at = now
+            self.expire(now)
 
     def _end(self, session_id: str) -> bool:
         session = self._live.pop(session_id, None)

@@ -62,7 +62,9 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self._service = service
 
     def _status(self) -> pb.Status:
-        return convert.status_message(self._service.status(), len(self._service.sessions))
+        return convert.status_message(
+            self._service.status(), self._service.sessions.live(self._service.now())
+        )
 
     def _users(self, users: list[User]) -> list[pb.User]:
         service = self._service

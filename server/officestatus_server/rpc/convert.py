@@ -7,6 +7,7 @@ from datetime import date, datetime
 from officestatus.admin import admin_service_pb2 as pb
 from officestatus_server.core.licensing import Registry, not_counting_reason
 from officestatus_server.core.model import AuditEntry, InstalledLicense, User
+from officestatus_server.core.names import name_key
 from officestatus_server.core.status import StatusView
 
 
@@ -52,8 +53,8 @@ def user_message(user: User, over_capacity: bool) -> pb.User:
 
 def users_message(users: list[User], registry: Registry, now: datetime) -> list[pb.User]:
     """Users, each marked when it is over capacity."""
-    over = {name.casefold() for name in registry.over_capacity(now)}
-    return [user_message(u, u.name.casefold() in over) for u in users]
+    over = {name_key(name) for name in registry.over_capacity(now)}
+    return [user_message(u, name_key(u.name) in over) for u in users]
 
 
 def status_message(view: StatusView, active_sessions: int) -> pb.Status:
