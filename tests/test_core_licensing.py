@@ -474,7 +474,8 @@ def test_evaluation_runs_30_days(now: datetime, active: bool, days_left: int, lo
     assert not evaluation.ended_by_purchase
     assert (decision.granted, decision.reason) == (login is Deny.NONE, login)
     if active:
-        assert f"{days_left} days left" in decision.message
+        days = "1 day" if days_left == 1 else f"{days_left} days"
+        assert f"being evaluated: {days} left." in decision.message
     else:
         assert "The OfficeStatus evaluation ended on 2026-12-02." in decision.message
 

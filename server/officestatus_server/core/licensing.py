@@ -274,7 +274,8 @@ def standing(registry: Registry, user: User, now: datetime) -> Decision:
         return Decision(
             True,
             Deny.NONE,
-            f"Welcome, {name}. OfficeStatus is being evaluated: {evaluation.days_left} days left.",
+            f"Welcome, {name}. OfficeStatus is being evaluated: "
+            f"{_count(evaluation.days_left, 'day')} left.",
             name,
         )
     if evaluation.expired and registry.seats == 0:
@@ -298,7 +299,7 @@ def standing(registry: Registry, user: User, now: datetime) -> Decision:
         return Decision(
             False,
             Deny.OVER_CAPACITY,
-            f"All {registry.seats} OfficeStatus seats are held by users enabled before you. "
+            f"{_all_seats(registry.seats)} held by users enabled before you. "
             "Ask your administrator to disable a user or install more seats.",
             name,
         )
@@ -544,6 +545,11 @@ def plan_disable(registry: Registry, raw_names: Iterable[str], now: datetime) ->
         put_users=put,
         touched=tuple(u.name for u in users),
     )
+
+
+def _all_seats(seats: int) -> str:
+    """ "All 25 OfficeStatus seats are", "The one OfficeStatus seat is"."""
+    return "The one OfficeStatus seat is" if seats == 1 else f"All {seats} OfficeStatus seats are"
 
 
 def _count(n: int, noun: str) -> str:

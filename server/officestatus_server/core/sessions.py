@@ -123,7 +123,13 @@ class SessionTable:
 
     def close(self, session_id: str) -> bool:
         """End a session (logout); whether it was live."""
-        return self._end(session_id)
+        if self._end(session_id):
+            return True
+        # A session of an earlier run that has not heartbeated since the restart.
+        earlier = self._verified(session_id)
+        if earlier is not None and earlier.run != self.run:
+            self._ended.add(session_id)
+        return False
 
     def drop_user(self, user_key: str) -> None:
         """End every session of a user (after a refused heartbeat)."""
