@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import sys
-import unicodedata
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -38,6 +37,7 @@ from officestatus_server.core.keys import (
     read_key,
     sign_key,
 )
+from officestatus_server.core.names import first_control_character
 from officestatus_server.core.versions import SERVER_MAJOR
 from officestatus_server.errors import InvalidInput, KeyRejected, LicenseServerError
 
@@ -73,7 +73,6 @@ _FIELD_LABELS = (
 
 # Control and format characters (line breaks, escapes, bidi overrides) and line or
 # paragraph separators: none belongs in a customer name, all can garble a screen.
-_UNWANTED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 _Handler = Callable[[argparse.Namespace], int]
 
@@ -397,7 +396,7 @@ def _customer(text: str) -> str:
     name = text.strip()
     # The name is shown on every server that installs the key; a line break or terminal
     # escape in it would garble those screens, and is never what was meant.
-    if any(unicodedata.category(c) in _UNWANTED_CATEGORIES for c in name):
+    if first_control_character(name) is not None:
         raise InvalidInput(
             f"The customer name {name!r} contains control characters; "
             "give it as one line of plain text.",

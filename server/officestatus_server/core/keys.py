@@ -17,7 +17,6 @@ import base64
 import binascii
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from officestatus_server.core.names import first_control_character
 from officestatus_server.errors import InvalidInput, KeyRejected
 
 PREFIX = "OSLK1"
@@ -46,7 +46,6 @@ MAX_SEATS = 1_000_000
 # evaluation end + 1 day) inside the calendar.
 EARLIEST_DATE = date(1990, 1, 1)
 LATEST_DATE = date(9000, 12, 31)
-_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 class LicenseKind(StrEnum):
@@ -136,7 +135,7 @@ def _problems(key: LicenseKey) -> list[str]:
             problems.append("an evaluation extension names its installation and its new end")
     if not 0 < len(key.customer) <= 200:
         problems.append("the customer name is empty or too long")
-    elif any(unicodedata.category(c) in _CONTROL_CATEGORIES for c in key.customer):
+    elif first_control_character(key.customer) is not None:
         # Shown on every server that installs the key: no line breaks or escapes.
         problems.append("the customer name contains control characters")
     dates = [key.purchase_date, key.issue_date]

@@ -26,14 +26,21 @@ def clean_name(raw: str) -> str:
             f"A user name can have at most {MAX_NAME_LENGTH} characters; this one has {len(name)}.",
             reason="USER_NAME_TOO_LONG",
         )
-    for ch in name:
-        if unicodedata.category(ch) in _REFUSED_CATEGORIES:
-            raise InvalidInput(
-                f"The user name {name[:60]!r} contains the character U+{ord(ch):04X}, "
-                "which cannot be part of a user name.",
-                reason="USER_NAME_INVALID_CHARACTER",
-            )
+    ch = first_control_character(name)
+    if ch is not None:
+        raise InvalidInput(
+            f"The user name {name[:60]!r} contains the character U+{ord(ch):04X}, "
+            "which cannot be part of a user name.",
+            reason="USER_NAME_INVALID_CHARACTER",
+        )
     return name
+
+
+def first_control_character(text: str) -> str | None:
+    """The first character that has no place in a name shown on a screen: control and
+    format characters, line and paragraph separators, surrogates, private or unassigned
+    code points."""
+    return next((c for c in text if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
 
 
 def name_key(name: str) -> str:
