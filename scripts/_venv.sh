@@ -1,6 +1,6 @@
 # Sourced by scripts/serve and scripts/check: make (or reuse) the project's own virtual
-# environment in .venv and install the project into it. Reinstalls only when
-# pyproject.toml changed since the last install.
+# environment in .venv and install the project into it, and (for the checks) the npm
+# tools. Each reinstalls only when its manifest changed since the last install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OFFICESTATUS_VENV:-$ROOT/.venv}"
@@ -20,6 +20,16 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT$extras"
+    echo "$want" > "$stamp"
+  fi
+}
+
+# The Node.js tools of the checks (buf, @grpc/grpc-js), pinned by package-lock.json.
+ensure_node_modules() {
+  local stamp="$ROOT/node_modules/.officestatus-installed" want
+  want="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" > "$stamp"
   fi
 }
