@@ -299,7 +299,7 @@ def standing(registry: Registry, user: User, now: datetime) -> Decision:
         return Decision(
             False,
             Deny.OVER_CAPACITY,
-            f"{_all_seats(registry.seats)} held by users enabled before you. "
+            f"{_seats_taken(registry.seats)} "
             "Ask your administrator to disable a user or install more seats.",
             name,
         )
@@ -547,9 +547,11 @@ def plan_disable(registry: Registry, raw_names: Iterable[str], now: datetime) ->
     )
 
 
-def _all_seats(seats: int) -> str:
-    """ "All 25 OfficeStatus seats are", "The one OfficeStatus seat is"."""
-    return "The one OfficeStatus seat is" if seats == 1 else f"All {seats} OfficeStatus seats are"
+def _seats_taken(seats: int) -> str:
+    """Why an over-capacity user gets no seat, for one seat or many."""
+    if seats == 1:
+        return "The one OfficeStatus seat is held by a user enabled before you."
+    return f"All {seats} OfficeStatus seats are held by users enabled before you."
 
 
 def _count(n: int, noun: str) -> str:
