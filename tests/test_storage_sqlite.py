@@ -12,7 +12,7 @@ import pytest
 from officestatus_server.core.model import AuditEntry, Change, InstalledLicense, User
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage import SqliteStore
-from officestatus_server.storage.sqlite import SCHEMA_VERSION
+from officestatus_server.storage.sqlite import MIGRATIONS, SCHEMA_VERSION
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ async def test_a_commit_is_written_whole_and_read_back(tmp_path: Path) -> None:
     assert [lic.license_id for lic in stored.licenses] == ["L-2"]
     assert sorted((u.name, u.enabled) for u in stored.users) == [("ANN", False), ("bo", False)]
     assert stored.installation.evaluation_ended_at == NOW
-    assert [a.action for a in audit] == ["two", "one"]
+    assert [a.entry.action for a in audit] == ["two", "one"]
 
 
 async def test_a_failing_change_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ async def test_a_failing_change_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as failed:
         await store.commit(broken)
     assert failed.value.reason == "STORAGE_WRITE_FAILED"
-    assert [a.action for a in await store.audit(10)] == ["first"]
+    assert [a.entry.action for a in await store.audit(10)] == ["first"]
     await store.close()
     db = sqlite3.connect(tmp_path / "os.db")
     try:
@@ -132,3 +132,123 @@ async def test_a_file_that_is_no_database_gives_a_clear_error(tmp_path: Path) ->
         await SqliteStore(path).open(NOW)
     assert failed.value.reason == "STORAGE_OPEN_FAILED"
     assert "os.db" in failed.value.message
+
+
+async def _store_with_audit(path: Path, n: int) -> SqliteStore:
+    store = SqliteStore(path)
+    await store.open(NOW)
+    for i in range(n):
+        await store.commit(Change(audit=_audit(f"action-{i}")))
+    return store
+
+
+def _tamper(path: Path, *statements: str) -> None:
+    db = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+    finally:
+        db.close()
+
+
+async def test_an_untouched_audit_chain_verifies(tmp_path: Path) -> None:
+    store = await _store_with_audit(tmp_path / "os.db", 5)
+    report = await store.verify_audit()
+    records = await store.audit(10)
+    await store.close()
+    assert report.intact
+    assert report.records_checked == 5
+    assert report.head_hash == records[0].hash
+    assert records[0].previous_hash == records[1].hash
+
+
+TAMPERING = {
+    "edited": (
+        "UPDATE audit SET result = 'nothing happened' WHERE id = 3",
+        "record 3 was edited after it was written",
+    ),
+    "deleted in the middle": (
+        "DELETE FROM audit WHERE id = 3",
+        "record 4 does not follow the record before it",
+    ),
+    "deleted at the end": (
+        "DELETE FROM audit WHERE id = 5",
+        "the newest record is not the one the log last wrote",
+    ),
+    "inserted": (
+        "INSERT INTO audit (id, at, action, subject, result, previous_hash, hash) "
+        "VALUES (6, '2026-11-02T09:00:00+00:00', 'users.enable', 'mallory', 'enabled', "
+        "'x', 'y')",
+        "record 6 was edited after it was written",
+    ),
+    "reordered": (
+        "UPDATE audit SET id = id + 100 WHERE id IN (2, 3); "
+        "UPDATE audit SET id = 3 WHERE id = 102; UPDATE audit SET id = 2 WHERE id = 103",
+        "record 2 was edited after it was written",
+    ),
+}
+
+
+@pytest.mark.parametrize(("statements", "finding"), TAMPERING.values(), ids=TAMPERING.keys())
+async def test_a_tampered_audit_log_is_found(tmp_path: Path, statements: str, finding: str) -> None:
+    path = tmp_path / "os.db"
+    store = await _store_with_audit(path, 5)
+    await store.close()
+    _tamper(path, *statements.split("; "))
+    store = SqliteStore(path)
+    await store.open(NOW)
+    report = await store.verify_audit()
+    await store.close()
+    assert not report.intact
+    assert any(finding in problem for problem in report.problems), report.problems
+
+
+async def test_a_schema_1_database_is_migrated_and_its_audit_chained(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        db.execute(statement)
+    db.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [
+            ("installation_id", "old-installation"),
+            ("first_started_at", NOW.isoformat()),
+            ("session_secret", "00" * 32),
+        ],
+    )
+    db.executemany(
+        "INSERT INTO audit (at, action, subject, result) VALUES (?, ?, ?, ?)",
+        [(NOW.isoformat(), "users.add", "ann", "added 1 user")] * 3,
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    store = SqliteStore(path)
+    stored = await store.open(NOW)
+    await store.commit(Change(audit=_audit("after the upgrade")))
+    report = await store.verify_audit()
+    await store.close()
+    assert stored.installation.installation_id == "old-installation"
+    assert report.intact
+    assert report.records_checked == 4
+
+
+async def test_a_backup_is_a_consistent_copy_taken_while_open(tmp_path: Path) -> None:
+    store = await _store_with_audit(tmp_path / "os.db", 3)
+    await store.commit(Change(audit=_audit("licensed"), add_licenses=(_lic("L-9"),)))
+    target = tmp_path / "backup.db"
+    await store.backup(target)
+    await store.commit(Change(audit=_audit("after the backup")))
+    await store.close()
+    assert stat.S_IMODE(target.stat().st_mode) & 0o077 == 0
+    copy = SqliteStore(target)
+    stored = await copy.open(NOW)
+    report = await copy.verify_audit()
+    await copy.close()
+    assert [lic.license_id for lic in stored.licenses] == ["L-9"]
+    assert report.intact
+    assert report.records_checked == 4
+    with pytest.raises(FileExistsError):
+        await SqliteStore(tmp_path / "os.db").backup(target)

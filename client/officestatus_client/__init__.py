@@ -22,6 +22,7 @@ from officestatus_client._errors import (
 )
 from officestatus_client._models import (
     AuditRecord,
+    AuditVerification,
     DenyReason,
     Handshake,
     HeartbeatResult,
@@ -44,6 +45,7 @@ __all__ = [
     "AdminClient",
     "AlreadyExistsError",
     "AuditRecord",
+    "AuditVerification",
     "AuthenticationError",
     "DenyReason",
     "Handshake",

@@ -6,6 +6,7 @@ client's own dataclasses.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +20,7 @@ from officestatus_client import _convert
 from officestatus_client._errors import AuthenticationError
 from officestatus_client._models import (
     AuditRecord,
+    AuditVerification,
     Handshake,
     HeartbeatResult,
     License,
@@ -259,6 +261,35 @@ class AdminClient(_Client):
             self._stub.ListAudit, admin_pb.ListAuditRequest(limit=limit), admin_pb.ListAuditResponse
         )
         return [_convert.audit_record(r) for r in reply.records]
+
+    async def verify_audit(self) -> AuditVerification:
+        """Check the audit log's hash chain for edited, inserted or deleted records."""
+        reply = await self._transport.call(
+            self._stub.VerifyAudit, admin_pb.VerifyAuditRequest(), admin_pb.VerifyAuditResponse
+        )
+        return _convert.audit_verification(reply)
+
+    async def backup(self, target: Path) -> int:
+        """Write a consistent copy of the server's database to `target`, a new file that
+        only its owner can read; returns its size. Taken while the server runs."""
+        partial = target.with_name(target.name + ".partial")
+        fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                chunks = self._transport.stream(
+                    self._stub.Backup, admin_pb.BackupRequest(), admin_pb.BackupResponse
+                )
+                async for reply in chunks:
+                    out.write(reply.chunk)
+                    size += len(reply.chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            # Only a complete copy gets the name asked for.
+            os.link(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return size
 
 
 def _names(names: Iterable[str]) -> list[str]:

@@ -13,6 +13,7 @@ from officestatus.licensing import seat_service_pb2 as seat_pb
 from officestatus_client._errors import ServerError
 from officestatus_client._models import (
     AuditRecord,
+    AuditVerification,
     DenyReason,
     Handshake,
     HeartbeatResult,
@@ -174,6 +175,7 @@ def status(msg: admin_pb.Status) -> Status:
         summary=msg.summary,
         unlimited=msg.unlimited,
         active_sessions=msg.active_sessions,
+        clock_warning=msg.clock_warning,
     )
 
 
@@ -185,4 +187,16 @@ def audit_record(msg: admin_pb.AuditRecord) -> AuditRecord:
         action=msg.action,
         subject=msg.subject,
         result=msg.result,
+        hash=msg.hash,
+        previous_hash=msg.previous_hash,
+    )
+
+
+def audit_verification(msg: admin_pb.VerifyAuditResponse) -> AuditVerification:
+    """A wire VerifyAuditResponse as an AuditVerification."""
+    return AuditVerification(
+        intact=msg.intact,
+        records_checked=msg.records_checked,
+        problems=tuple(msg.problems),
+        head_hash=msg.head_hash,
     )

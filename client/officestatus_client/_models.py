@@ -162,6 +162,8 @@ class Status:
     summary: str
     unlimited: bool
     active_sessions: int
+    # Set when the server found the system clock set back (the evaluation then ended).
+    clock_warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,3 +175,17 @@ class AuditRecord:
     action: str
     subject: str
     result: str
+    # SHA-256 chaining this record to the one before it.
+    hash: str = ""
+    previous_hash: str = ""
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """What a check of the audit log's hash chain found."""
+
+    intact: bool
+    records_checked: int
+    problems: tuple[str, ...]
+    # The newest record's hash: note it to prove later that nothing was rewritten.
+    head_hash: str

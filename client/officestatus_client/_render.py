@@ -8,10 +8,19 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from pathlib import Path
 
-from officestatus_client._models import AuditRecord, License, LoginResult, Status, User
+from officestatus_client._models import (
+    AuditRecord,
+    AuditVerification,
+    License,
+    LoginResult,
+    Status,
+    User,
+)
 
 
 def jsonable(value: object) -> object:
@@ -104,9 +113,37 @@ def audit_text(records: Sequence[AuditRecord]) -> str:
     return table(("ID", "AT", "ACTION", "SUBJECT", "RESULT"), rows)
 
 
+def audit_verification_text(report: AuditVerification) -> str:
+    """What the audit check found, one line a problem."""
+    if report.intact:
+        return (
+            f"Audit log intact: {_count(report.records_checked, 'record')} checked.\n"
+            f"Newest record's hash: {report.head_hash}"
+        )
+    lines = [f"Audit log TAMPERED: {_count(len(report.problems), 'problem')} found."]
+    lines += [f"  {problem}" for problem in report.problems]
+    return "\n".join(lines)
+
+
+def sqlite_problem(path: Path) -> str:
+    """What `PRAGMA integrity_check` says is wrong with a database file; "" if nothing."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return str(exc)
+    answer = "; ".join(str(row[0]) for row in rows)
+    return "" if answer == "ok" else answer
+
+
 def status_text(status: Status) -> str:
     """The licensing state: summary, seats per license and their sum, use, evaluation."""
     lines = [status.summary, ""]
+    if status.clock_warning:
+        lines[1:1] = [f"WARNING: {status.clock_warning}", ""]
     if status.counting:
         lines.append("Seats, per license that counts:")
         rows = [(c.license_id, c.kind, str(c.seats)) for c in status.counting]

@@ -8,7 +8,7 @@ the clients get back is typed, not Any.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -20,6 +20,8 @@ ReplyT = TypeVar("ReplyT", bound=Message)
 
 # A generated stub's method: awaited with the request, a timeout and metadata.
 UnaryMethod = Callable[..., Awaitable[Any]]
+# A generated stub's server-streaming method: iterated asynchronously.
+StreamMethod = Callable[..., AsyncIterable[Any]]
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -57,6 +59,21 @@ class Transport:
                 f"not {reply_type.__name__}; it may be a different service"
             )
         return reply
+
+    async def stream(
+        self, method: StreamMethod, request: Message, reply_type: type[ReplyT]
+    ) -> AsyncIterator[ReplyT]:
+        """Call a generated stub's server-streaming method; yields each reply."""
+        try:
+            async for reply in method(request, timeout=None, metadata=self._metadata):
+                if not isinstance(reply, reply_type):
+                    raise ServerError(
+                        f"the server answered with {type(reply).__name__}, "
+                        f"not {reply_type.__name__}; it may be a different service"
+                    )
+                yield reply
+        except grpc.aio.AioRpcError as err:
+            raise error_from_rpc(err, self.address) from err
 
     async def wait_until_ready(self, seconds: float) -> None:
         """Wait up to `seconds` for the server to accept connections (a server just started)."""

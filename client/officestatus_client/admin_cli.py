@@ -2,7 +2,8 @@
 
 A thin layer over AdminClient: parse the arguments, make one call, show the reply. Exit
 codes: 0 done, 1 the server refused or failed, 2 usage, 3 server unreachable,
-4 authentication (no, unreadable or wrong admin token). `login` exits 1 when the
+4 authentication (no, unreadable or wrong admin token), 5 a check found problems
+(`audit verify` on a tampered log, `backup` producing a damaged copy). `login` exits 1 when the
 user is refused.
 """
 
@@ -29,6 +30,7 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_AUTHENTICATION = 4
+EXIT_FOUND_PROBLEMS = 5
 
 # A command: the parsed arguments and a client in, the text to print out.
 Command = Callable[[argparse.Namespace, AdminClient], Awaitable[str]]
@@ -36,6 +38,10 @@ Command = Callable[[argparse.Namespace, AdminClient], Awaitable[str]]
 
 class UsageError(Exception):
     """Arguments that parse but cannot be used, such as a key file that cannot be read."""
+
+
+class AuditTampered(Exception):
+    """The check ran and found something wrong: a tampered log or a damaged backup."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,9 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     user_cmds.add_parser("list", help="list users").set_defaults(run=_user_list)
 
     commands.add_parser("status", help="show the licensing state").set_defaults(run=_status)
-    audit = commands.add_parser("audit", help="show recent admin changes")
+    audit = commands.add_parser(
+        "audit", help="show recent admin changes, or verify the log (audit verify)"
+    )
     audit.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     audit.set_defaults(run=_audit)
+    audit_cmds = audit.add_subparsers(dest="audit_action", metavar="ACTION")
+    audit_cmds.add_parser(
+        "verify", help="check the log's hash chain for edited, inserted or deleted records"
+    ).set_defaults(run=_audit_verify)
+
+    backup = commands.add_parser(
+        "backup", help="copy the server's database to a file, while the server runs"
+    )
+    backup.add_argument("target", metavar="FILE", type=Path, help="the new backup file")
+    backup.set_defaults(run=_backup)
 
     login = commands.add_parser(
         "login", help="log in as an OfficeStatus client would, and show what it is told"
@@ -190,6 +208,30 @@ async def _login(args: argparse.Namespace, client: SeatClient) -> tuple[str, boo
     return text, result.granted
 
 
+async def _audit_verify(args: argparse.Namespace, client: AdminClient) -> str:
+    report = await client.verify_audit()
+    if args.json:
+        return _render.to_json(report)
+    if not report.intact:
+        raise AuditTampered(_render.audit_verification_text(report))
+    return _render.audit_verification_text(report)
+
+
+async def _backup(args: argparse.Namespace, client: AdminClient) -> str:
+    target: Path = args.target
+    size = await client.backup(target)
+    problem = _render.sqlite_problem(target)
+    if problem:
+        raise AuditTampered(f"the backup {target} is damaged: {problem}")
+    if args.json:
+        return _render.to_json({"file": str(target), "bytes": size, "integrity": "ok"})
+    return (
+        f"Backup written to {target} ({size} bytes, integrity ok).\n"
+        "To restore: stop the server, replace officestatus.db in its data directory with "
+        "this file (delete officestatus.db-wal and officestatus.db-shm), start the server."
+    )
+
+
 # --- input ------------------------------------------------------------------------------
 
 
@@ -199,6 +241,9 @@ def _read_input(args: argparse.Namespace) -> None:
         args.key_text = _read_text(args.file)
     if hasattr(args, "names"):
         args.user_names = _names(args)
+    target = getattr(args, "target", None)
+    if target is not None and target.exists():
+        raise UsageError(f"{target} exists already; name a new file")
 
 
 def _read_text(name: str) -> str:
@@ -262,6 +307,9 @@ async def run(
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=err)
         return EXIT_USAGE
+    except AuditTampered as exc:
+        print(str(exc), file=out)
+        return EXIT_FOUND_PROBLEMS
     except OfficeStatusError as exc:
         print(f"error: {exc.message} ({exc.reason or exc.code})", file=err)
         return _exit_code(exc)

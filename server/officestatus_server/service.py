@@ -8,15 +8,19 @@ to memory. Logins and heartbeats read memory only, never the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from officestatus_server.core import licensing
+from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.keys import TrustStore, read_key
 from officestatus_server.core.licensing import Decision, Registry
-from officestatus_server.core.model import AuditEntry, Change, Deny, InstalledLicense, User
+from officestatus_server.core.model import Change, ClockSetBack, Deny, InstalledLicense, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import SessionTable
 from officestatus_server.core.status import StatusView, status_view
@@ -27,6 +31,8 @@ from officestatus_server.storage.base import Store, StoredLicense
 log = logging.getLogger("officestatus.service")
 
 Clock = Callable[[], datetime]
+# How often the latest time seen is written down while the server runs.
+HIGH_WATER_EVERY = timedelta(minutes=1)
 
 
 def utc_now() -> datetime:
@@ -66,6 +72,9 @@ class LicenseService:
         self._interval = heartbeat_interval
         self._lock = asyncio.Lock()
         self._registry: Registry | None = None
+        self._high_water = datetime.min.replace(tzinfo=UTC)
+        self._keeper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._sessions: SessionTable | None = None
 
     # --- life cycle ---------------------------------------------------------------------
@@ -77,13 +86,69 @@ class LicenseService:
         self._registry = Registry.build(
             stored.installation, [self._verify(lic) for lic in stored.licenses], stored.users
         )
+        # The clock is checked against the latest time any earlier run saw: setting it
+        # back while the server is stopped shows too.
+        self._high_water = stored.clock_high_water
+        set_back = licensing.watch_clock(stored.installation, self._high_water, now)
+        if set_back is not None:
+            await self._commit_set_back(set_back)
+        else:
+            self._high_water = max(self._high_water, now)
+            await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
+        self._keeper = asyncio.get_running_loop().create_task(self._keep_high_water())
         self._sessions = SessionTable(stored.session_secret, self._interval)
         if stored.created:
             log.info("new installation %s", stored.installation.installation_id)
 
     async def close(self) -> None:
-        """Close storage."""
+        """Write down the latest time seen, and close storage."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+        if self._registry is not None:
+            with contextlib.suppress(LicenseServerError):
+                await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
         await self._store.close()
+
+    # --- the clock --------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        """The clock, watched: a time further back than the latest seen (beyond the
+        tolerance) ends the evaluation for good, at once in memory, durably soon after."""
+        now = self._clock()
+        if now > self._high_water:
+            self._high_water = now
+        elif self._registry is not None:
+            set_back = licensing.watch_clock(self._registry.installation, self._high_water, now)
+            if set_back is not None:
+                change = licensing.clock_set_back_change(set_back)
+                self._registry = self._registry.apply(change)
+                self._background(self._commit_set_back(set_back))
+        return now
+
+    async def _commit_set_back(self, set_back: ClockSetBack) -> None:
+        change = licensing.clock_set_back_change(set_back)
+        async with self._lock:
+            await self._store.commit(change)
+            self._registry = self.registry.apply(change)
+        log.warning("%s", change.audit.result if change.audit else "clock set back")
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _keep_high_water(self) -> None:
+        """Write the latest time seen down now and then, so a restart knows it."""
+        while True:
+            await asyncio.sleep(HIGH_WATER_EVERY.total_seconds())
+            self._now()
+            try:
+                await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
+            except LicenseServerError as exc:
+                log.error("cannot record the clock's high-water mark: %s", exc.message)
 
     def _verify(self, stored: StoredLicense) -> InstalledLicense:
         """Re-verify a stored key: a key edited in the database or no longer trusted stops
@@ -125,14 +190,14 @@ class LicenseService:
         return self._interval
 
     def now(self) -> datetime:
-        """The service's clock."""
-        return self._clock()
+        """The service's clock (watched for being set back)."""
+        return self._now()
 
     # --- clients --------------------------------------------------------------------------
 
     def login(self, user_name: str, release: Release) -> LoginOutcome:
         """Decide a login; open a session when granted and the client keeps one."""
-        now = self._clock()
+        now = self._now()
         decision = licensing.decide_login(self.registry, user_name, now)
         if decision.granted and release.has_sessions:
             key = name_key(decision.user_name)
@@ -142,7 +207,7 @@ class LicenseService:
     def heartbeat(self, session_id: str) -> tuple[Decision, Release]:
         """Keep a session alive while its user still holds a seat; also the session's
         client release (the oldest with sessions when the session is unknown)."""
-        now = self._clock()
+        now = self._now()
         session = self.sessions.touch(session_id, now)
         if session is None:
             ended = Decision(
@@ -175,11 +240,13 @@ class LicenseService:
     async def _change(self, plan: Callable[[Registry, datetime], Change]) -> Change:
         """Plan, commit and apply one change: the check and the write are one unit."""
         async with self._lock:
-            now = self._clock()
-            change = plan(self.registry, now)
+            now = self._now()
+            change = replace(plan(self.registry, now), clock_high_water=self._high_water)
             await self._store.commit(change)
             self._registry = self.registry.apply(change)
-        log.info("%s %s: %s", change.audit.action, change.audit.subject, change.audit.result)
+        if change.audit is not None:
+            entry = change.audit
+            log.info("%s %s: %s", entry.action, entry.subject, entry.result)
         return change
 
     async def install_license(self, key_text: str) -> InstalledLicense:
@@ -227,8 +294,17 @@ class LicenseService:
 
     def status(self) -> StatusView:
         """The explained licensing state."""
-        return status_view(self.registry, self._clock())
+        return status_view(self.registry, self._now())
 
-    async def audit(self, limit: int) -> list[AuditEntry]:
-        """The newest audit entries, newest first."""
+    async def audit(self, limit: int) -> list[ChainedRecord]:
+        """The newest audit records, newest first."""
         return await self._store.audit(limit)
+
+    async def verify_audit(self) -> ChainReport:
+        """Check the audit log's hash chain."""
+        return await self._store.verify_audit()
+
+    async def backup(self, target: Path) -> None:
+        """A consistent copy of the database, taken while serving."""
+        await self._store.backup(target)
+        log.info("backup written")

@@ -503,6 +503,7 @@ class Status(_message.Message):
     SUMMARY_FIELD_NUMBER: _builtins.int
     UNLIMITED_FIELD_NUMBER: _builtins.int
     ACTIVE_SESSIONS_FIELD_NUMBER: _builtins.int
+    CLOCK_WARNING_FIELD_NUMBER: _builtins.int
     server_version: _builtins.str
     major_version: _builtins.int
     installation_id: _builtins.str
@@ -521,6 +522,10 @@ class Status(_message.Message):
     unlimited: _builtins.bool
     """True while seats are unlimited (evaluation)."""
     active_sessions: _builtins.int
+    clock_warning: _builtins.str
+    """Set when the system clock was found set back further than the tolerance: the
+    evaluation then counts as ended. Says when and by how much.
+    """
     @_builtins.property
     def counting(self) -> _containers.RepeatedCompositeFieldContainer[Global___LicenseCount]:
         """Seats per counting license, and their sum."""
@@ -553,10 +558,11 @@ class Status(_message.Message):
         summary: _builtins.str = ...,
         unlimited: _builtins.bool = ...,
         active_sessions: _builtins.int = ...,
+        clock_warning: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "counting", b"counting", "evaluation", b"evaluation", "evaluation_days_left", b"evaluation_days_left", "evaluation_ends_at", b"evaluation_ends_at", "evaluation_expired", b"evaluation_expired", "installation_id", b"installation_id", "major_version", b"major_version", "not_counting", b"not_counting", "over_capacity", b"over_capacity", "seats_total", b"seats_total", "seats_used", b"seats_used", "server_version", b"server_version", "summary", b"summary", "support_until", b"support_until", "unlimited", b"unlimited", "users_enabled", b"users_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "clock_warning", b"clock_warning", "counting", b"counting", "evaluation", b"evaluation", "evaluation_days_left", b"evaluation_days_left", "evaluation_ends_at", b"evaluation_ends_at", "evaluation_expired", b"evaluation_expired", "installation_id", b"installation_id", "major_version", b"major_version", "not_counting", b"not_counting", "over_capacity", b"over_capacity", "seats_total", b"seats_total", "seats_used", b"seats_used", "server_version", b"server_version", "summary", b"summary", "support_until", b"support_until", "unlimited", b"unlimited", "users_enabled", b"users_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -591,6 +597,8 @@ class AuditRecord(_message.Message):
     ACTION_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    PREVIOUS_HASH_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     at: _builtins.str
     """ISO timestamp."""
@@ -600,6 +608,9 @@ class AuditRecord(_message.Message):
     """What was asked: the license id, the user names."""
     result: _builtins.str
     """What came of it: "installed: 25 seats; 35 seats in all"."""
+    hash: _builtins.str
+    """SHA-256 (hex) chaining this record to the one before it."""
+    previous_hash: _builtins.str
     def __init__(
         self,
         *,
@@ -608,10 +619,12 @@ class AuditRecord(_message.Message):
         action: _builtins.str = ...,
         subject: _builtins.str = ...,
         result: _builtins.str = ...,
+        hash: _builtins.str = ...,
+        previous_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "at", b"at", "id", b"id", "result", b"result", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "at", b"at", "hash", b"hash", "id", b"id", "previous_hash", b"previous_hash", "result", b"result", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -656,3 +669,85 @@ class ListAuditResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditResponse: _TypeAlias = ListAuditResponse  # noqa: Y015
+
+@_typing.final
+class VerifyAuditRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuditRequest: _TypeAlias = VerifyAuditRequest  # noqa: Y015
+
+@_typing.final
+class VerifyAuditResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTACT_FIELD_NUMBER: _builtins.int
+    RECORDS_CHECKED_FIELD_NUMBER: _builtins.int
+    PROBLEMS_FIELD_NUMBER: _builtins.int
+    HEAD_HASH_FIELD_NUMBER: _builtins.int
+    intact: _builtins.bool
+    records_checked: _builtins.int
+    head_hash: _builtins.str
+    """The newest record's hash: note it down to prove later that nothing was rewritten."""
+    @_builtins.property
+    def problems(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One sentence per problem found: "record 12 was edited after it was written"."""
+
+    def __init__(
+        self,
+        *,
+        intact: _builtins.bool = ...,
+        records_checked: _builtins.int = ...,
+        problems: _abc.Iterable[_builtins.str] | None = ...,
+        head_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_hash", b"head_hash", "intact", b"intact", "problems", b"problems", "records_checked", b"records_checked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuditResponse: _TypeAlias = VerifyAuditResponse  # noqa: Y015
+
+@_typing.final
+class BackupRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BackupRequest: _TypeAlias = BackupRequest  # noqa: Y015
+
+@_typing.final
+class BackupResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """The next piece of the database file."""
+    def __init__(
+        self,
+        *,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BackupResponse: _TypeAlias = BackupResponse  # noqa: Y015

@@ -79,6 +79,16 @@ class AdminServiceStub:
                 request_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.VerifyAudit = channel.unary_unary(
+                '/officestatus.admin.AdminService/VerifyAudit',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.VerifyAuditRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.VerifyAuditResponse.FromString,
+                _registered_method=True)
+        self.Backup = channel.unary_stream(
+                '/officestatus.admin.AdminService/Backup',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.BackupRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.BackupResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -138,6 +148,21 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyAudit(self, request, context):
+        """Checks the audit log's hash chain: finds an edited, inserted or deleted record.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Backup(self, request, context):
+        """A consistent copy of the database (SQLite online backup), taken while the server
+        runs, streamed in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +210,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListAuditRequest.FromString,
                     response_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'VerifyAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAudit,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.VerifyAuditRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.VerifyAuditResponse.SerializeToString,
+            ),
+            'Backup': grpc.unary_stream_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.BackupRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.BackupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +465,60 @@ class AdminService:
             '/officestatus.admin.AdminService/ListAudit',
             officestatus_dot_admin_dot_admin__service__pb2.ListAuditRequest.SerializeToString,
             officestatus_dot_admin_dot_admin__service__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/VerifyAudit',
+            officestatus_dot_admin_dot_admin__service__pb2.VerifyAuditRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.VerifyAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/officestatus.admin.AdminService/Backup',
+            officestatus_dot_admin_dot_admin__service__pb2.BackupRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.BackupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,12 @@ class AdminServiceStub:
     ListUsers: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListUsersRequest, _admin_service_pb2.ListUsersResponse]
     GetStatus: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetStatusRequest, _admin_service_pb2.GetStatusResponse]
     ListAudit: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListAuditRequest, _admin_service_pb2.ListAuditResponse]
+    VerifyAudit: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.VerifyAuditRequest, _admin_service_pb2.VerifyAuditResponse]
+    """Checks the audit log's hash chain: finds an edited, inserted or deleted record."""
+    Backup: _grpc.UnaryStreamMultiCallable[_admin_service_pb2.BackupRequest, _admin_service_pb2.BackupResponse]
+    """A consistent copy of the database (SQLite online backup), taken while the server
+    runs, streamed in chunks.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -56,6 +62,12 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListUsers: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListUsersRequest, _admin_service_pb2.ListUsersResponse]  # type: ignore[assignment]
     GetStatus: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetStatusRequest, _admin_service_pb2.GetStatusResponse]  # type: ignore[assignment]
     ListAudit: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListAuditRequest, _admin_service_pb2.ListAuditResponse]  # type: ignore[assignment]
+    VerifyAudit: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.VerifyAuditRequest, _admin_service_pb2.VerifyAuditResponse]  # type: ignore[assignment]
+    """Checks the audit log's hash chain: finds an edited, inserted or deleted record."""
+    Backup: _aio.UnaryStreamMultiCallable[_admin_service_pb2.BackupRequest, _admin_service_pb2.BackupResponse]  # type: ignore[assignment]
+    """A consistent copy of the database (SQLite online backup), taken while the server
+    runs, streamed in chunks.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -120,5 +132,23 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_service_pb2.ListAuditRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListAuditResponse, _abc.Awaitable[_admin_service_pb2.ListAuditResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def VerifyAudit(
+        self,
+        request: _admin_service_pb2.VerifyAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.VerifyAuditResponse, _abc.Awaitable[_admin_service_pb2.VerifyAuditResponse]]:
+        """Checks the audit log's hash chain: finds an edited, inserted or deleted record."""
+
+    @_abc_1.abstractmethod
+    def Backup(
+        self,
+        request: _admin_service_pb2.BackupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_service_pb2.BackupResponse], _abc.AsyncIterator[_admin_service_pb2.BackupResponse]]:
+        """A consistent copy of the database (SQLite online backup), taken while the server
+        runs, streamed in chunks.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,6 +26,7 @@ from officestatus_server.core.keys import LicenseKey, LicenseKind
 from officestatus_server.core.model import (
     AuditEntry,
     Change,
+    ClockSetBack,
     Deny,
     Installation,
     InstalledLicense,
@@ -42,6 +43,9 @@ from officestatus_server.errors import (
 )
 
 EVALUATION_DAYS = 30
+# How far the clock may step back (time zone slips, NTP corrections) before it counts as
+# set back on purpose.
+CLOCK_TOLERANCE = timedelta(hours=1)
 MAX_USERS_PER_CALL = 10_000
 _DAY = timedelta(days=1)
 
@@ -75,6 +79,8 @@ class Evaluation:
     days_left: int
     # Ran out of time with no license bought (not ended by a purchase).
     expired: bool
+    # Ended because the system clock was set back.
+    clock_set_back: bool = False
 
     @property
     def ended_by_purchase(self) -> bool:
@@ -175,6 +181,8 @@ class Registry:
         if self.installation.evaluation_ended_at is not None:
             return Evaluation(active=False, ends_at=None, days_left=0, expired=False)
         end = self._evaluation_end
+        if self.installation.clock_set_back is not None:
+            return Evaluation(False, end, 0, expired=True, clock_set_back=True)
         if now < end:
             days = math.ceil((end - now) / _DAY)
             return Evaluation(active=True, ends_at=end, days_left=days, expired=False)
@@ -230,7 +238,34 @@ class Registry:
         installation = self.installation
         if change.evaluation_ended_at is not None and installation.evaluation_ended_at is None:
             installation = replace(installation, evaluation_ended_at=change.evaluation_ended_at)
+        if change.clock_set_back is not None and installation.clock_set_back is None:
+            installation = replace(installation, clock_set_back=change.clock_set_back)
         return Registry(installation, licenses + change.add_licenses, users, self.major)
+
+
+def watch_clock(
+    installation: Installation,
+    high_water: datetime,
+    now: datetime,
+    tolerance: timedelta = CLOCK_TOLERANCE,
+) -> ClockSetBack | None:
+    """A newly found set-back of the clock: `now` is further before the latest time seen
+    than the tolerance allows. None when there is none, or one was found already."""
+    if installation.clock_set_back is None and now < high_water - tolerance:
+        return ClockSetBack(seen=high_water, found=now)
+    return None
+
+
+def clock_set_back_change(set_back: ClockSetBack) -> Change:
+    """Record a set-back for good, with an audit entry saying what was seen."""
+    result = (
+        f"clock set back from {set_back.seen.isoformat(timespec='minutes')} to "
+        f"{set_back.found.isoformat(timespec='minutes')}; the evaluation counts as ended"
+    )
+    return Change(
+        audit=AuditEntry(set_back.found, "clock.set_back", "system clock", result),
+        clock_set_back=set_back,
+    )
 
 
 def _end_of(day: date) -> datetime:
@@ -279,12 +314,15 @@ def standing(registry: Registry, user: User, now: datetime) -> Decision:
             name,
         )
     if evaluation.expired and registry.seats == 0:
-        ended = evaluation.ends_at.date().isoformat() if evaluation.ends_at else ""
+        if evaluation.clock_set_back:
+            why = "The OfficeStatus evaluation has ended: this computer's clock was set back."
+        else:
+            ended = evaluation.ends_at.date().isoformat() if evaluation.ends_at else ""
+            why = f"The OfficeStatus evaluation ended on {ended}."
         return Decision(
             False,
             Deny.EVALUATION_EXPIRED,
-            f"The OfficeStatus evaluation ended on {ended}. Ask your administrator to "
-            "install a license.",
+            f"{why} Ask your administrator to install a license.",
             name,
         )
     if registry.seats == 0:
@@ -368,6 +406,12 @@ def _check_extension(
             f"server is installation {here}. Ask Key Metric Software for an extension for "
             f"{here}.",
             reason="EXTENSION_OTHER_INSTALLATION",
+        )
+    if evaluation.clock_set_back:
+        raise PreconditionFailed(
+            "The evaluation ended because the system clock was set back; an extension no "
+            "longer applies. Install a purchased license.",
+            reason="EVALUATION_CLOCK_SET_BACK",
         )
     if evaluation.ended_by_purchase:
         raise PreconditionFailed(
@@ -519,7 +563,7 @@ def plan_enable(registry: Registry, raw_names: Iterable[str], now: datetime) -> 
         replace(u, enabled=True, enabled_at=now, enable_seq=seq + i)
         for i, u in enumerate(to_enable)
     )
-    after = registry.apply(Change(audit=AuditEntry(now, "", "", ""), put_users=put))
+    after = registry.apply(Change(audit=None, put_users=put))
     result = f"enabled {_count(len(put), 'user')} ({len(users) - len(put)} already enabled); " + (
         after.seats_phrase(now)
     )
@@ -536,7 +580,7 @@ def plan_disable(registry: Registry, raw_names: Iterable[str], now: datetime) ->
     put = tuple(
         replace(u, enabled=False, enabled_at=None, enable_seq=None) for u in users if u.enabled
     )
-    after = registry.apply(Change(audit=AuditEntry(now, "", "", ""), put_users=put))
+    after = registry.apply(Change(audit=None, put_users=put))
     result = f"disabled {_count(len(put), 'user')} ({len(users) - len(put)} already disabled); " + (
         after.seats_phrase(now)
     )

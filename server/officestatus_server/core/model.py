@@ -22,6 +22,14 @@ class Deny(IntEnum):
 
 
 @dataclass(frozen=True)
+class ClockSetBack:
+    """The system clock was found set back: from the latest time seen to an earlier one."""
+
+    seen: datetime
+    found: datetime
+
+
+@dataclass(frozen=True)
 class Installation:
     """This server's identity and evaluation start, fixed at its first start."""
 
@@ -29,6 +37,8 @@ class Installation:
     first_started_at: datetime
     # Set when the first license with seats is installed: the evaluation never resumes.
     evaluation_ended_at: datetime | None = None
+    # Set for good when the clock was set back: the evaluation counts as ended.
+    clock_set_back: ClockSetBack | None = None
 
 
 @dataclass(frozen=True)
@@ -62,18 +72,22 @@ class AuditEntry:
     action: str
     subject: str
     result: str
-    id: int | None = None
 
 
 @dataclass(frozen=True)
 class Change:
     """Everything one admin call changes; storage writes it in one transaction."""
 
-    audit: AuditEntry
+    # None only for the server's own bookkeeping (the clock's high-water mark).
+    audit: AuditEntry | None
     add_licenses: tuple[InstalledLicense, ...] = ()
     remove_licenses: tuple[str, ...] = ()
     # Inserted or replaced, matched case-insensitively by name.
     put_users: tuple[User, ...] = ()
     evaluation_ended_at: datetime | None = None
+    # The latest time the server has seen, and the first time the clock was found set
+    # back (with the time it was set back from).
+    clock_high_water: datetime | None = None
+    clock_set_back: ClockSetBack | None = None
     # Extra values for the touched users, for the caller to report.
     touched: tuple[str, ...] = field(default=())

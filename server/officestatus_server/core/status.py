@@ -46,6 +46,8 @@ class StatusView:
     not_counting: tuple[NotCounted, ...]
     summary: str
     unlimited: bool
+    # Why the evaluation ended early, when the clock was set back.
+    clock_warning: str = ""
 
 
 def status_view(registry: Registry, now: datetime) -> StatusView:
@@ -62,6 +64,15 @@ def status_view(registry: Registry, now: datetime) -> StatusView:
         if (reason := not_counting_reason(lic, registry.major)) is not None
     )
     summary = registry.seats_phrase(now)
+    set_back = registry.installation.clock_set_back
+    clock_warning = ""
+    if set_back is not None:
+        clock_warning = (
+            f"The system clock was set back: on {set_back.found.isoformat(timespec='minutes')} "
+            f"it read earlier than {set_back.seen.isoformat(timespec='minutes')}, a time the "
+            "server had already seen. The evaluation counts as ended; purchased licenses "
+            "keep working."
+        )
     support = registry.support_until()
     if support is not None:
         summary += f"; support until {support.isoformat()}"
@@ -82,4 +93,5 @@ def status_view(registry: Registry, now: datetime) -> StatusView:
         not_counting=not_counting,
         summary=summary,
         unlimited=evaluation.active,
+        clock_warning=clock_warning,
     )

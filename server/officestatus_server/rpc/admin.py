@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -11,13 +13,14 @@ import grpc
 from officestatus.admin import admin_service_pb2 as pb
 from officestatus.admin import admin_service_pb2_grpc as pb_grpc
 from officestatus_server.core.model import User
-from officestatus_server.errors import InvalidInput, Unauthenticated
+from officestatus_server.errors import InvalidInput, LicenseServerError, Unauthenticated
 from officestatus_server.rpc import convert
 from officestatus_server.rpc.errors import Context, rpc_errors, to_status
 from officestatus_server.service import LicenseService
 
 ADMIN_SERVICE_PREFIX = "/officestatus.admin.AdminService/"
 MAX_AUDIT = 10_000
+BACKUP_CHUNK = 1024 * 1024
 
 
 class AdminAuth(grpc.aio.ServerInterceptor):
@@ -148,3 +151,30 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             )
         entries = await self._service.audit(request.limit or 100)
         return pb.ListAuditResponse(records=[convert.audit_message(e) for e in entries])
+
+    @rpc_errors
+    async def VerifyAudit(
+        self, request: pb.VerifyAuditRequest, context: Context
+    ) -> pb.VerifyAuditResponse:
+        """Check the audit log's hash chain."""
+        report = await self._service.verify_audit()
+        return pb.VerifyAuditResponse(
+            intact=report.intact,
+            records_checked=report.records_checked,
+            problems=list(report.problems),
+            head_hash=report.head_hash,
+        )
+
+    async def Backup(
+        self, request: pb.BackupRequest, context: Context
+    ) -> AsyncIterator[pb.BackupResponse]:
+        """Stream a consistent copy of the database, taken while the server runs."""
+        with tempfile.TemporaryDirectory(prefix="officestatus-backup-") as folder:
+            target = Path(folder) / "backup.db"
+            try:
+                await self._service.backup(target)
+            except LicenseServerError as exc:
+                await context.abort_with_status(to_status(exc))
+            with target.open("rb") as copy:
+                while chunk := copy.read(BACKUP_CHUNK):
+                    yield pb.BackupResponse(chunk=chunk)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from officestatus.admin import admin_service_pb2 as pb
+from officestatus_server.core.audit import ChainedRecord
 from officestatus_server.core.licensing import Registry, not_counting_reason
-from officestatus_server.core.model import AuditEntry, InstalledLicense, User
+from officestatus_server.core.model import InstalledLicense, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.status import StatusView
 
@@ -82,15 +83,19 @@ def status_message(view: StatusView, active_sessions: int) -> pb.Status:
         summary=view.summary,
         unlimited=view.unlimited,
         active_sessions=active_sessions,
+        clock_warning=view.clock_warning,
     )
 
 
-def audit_message(entry: AuditEntry) -> pb.AuditRecord:
-    """One audit record."""
+def audit_message(record: ChainedRecord) -> pb.AuditRecord:
+    """One audit record, with its place in the hash chain."""
+    entry = record.entry
     return pb.AuditRecord(
-        id=entry.id or 0,
+        id=record.id,
         at=_iso(entry.at),
         action=entry.action,
         subject=entry.subject,
         result=entry.result,
+        hash=record.hash,
+        previous_hash=record.previous_hash,
     )

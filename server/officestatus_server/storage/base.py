@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
-from officestatus_server.core.model import AuditEntry, Change, Installation, User
+from officestatus_server.core.audit import ChainedRecord, ChainReport
+from officestatus_server.core.model import Change, Installation, User
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Stored:
     users: tuple[User, ...]
     # True when this start created the installation (its evaluation begins now).
     created: bool
+    # The latest time the server had seen when it last wrote it down.
+    clock_high_water: datetime
 
 
 class Store(Protocol):
@@ -41,8 +45,16 @@ class Store(Protocol):
         """Write one change and its audit entry atomically; nothing of it on failure."""
         ...
 
-    async def audit(self, limit: int) -> list[AuditEntry]:
-        """The newest audit entries, newest first."""
+    async def audit(self, limit: int) -> list[ChainedRecord]:
+        """The newest audit records, newest first."""
+        ...
+
+    async def verify_audit(self) -> ChainReport:
+        """Check the audit log's hash chain."""
+        ...
+
+    async def backup(self, target: Path) -> None:
+        """Write a consistent copy of the database to `target` (a new file)."""
         ...
 
     async def close(self) -> None:

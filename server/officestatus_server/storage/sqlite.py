@@ -13,20 +13,47 @@ import os
 import secrets
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
 import aiosqlite
 
-from officestatus_server.core.model import AuditEntry, Change, Installation, User
+from officestatus_server.core.audit import (
+    GENESIS,
+    ChainedRecord,
+    ChainReport,
+    record_hash,
+    verify_chain,
+)
+from officestatus_server.core.model import AuditEntry, Change, ClockSetBack, Installation, User
 from officestatus_server.core.names import name_key
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage.base import Stored, StoredLicense
 
-# Each entry moves the schema from version i to i + 1. Only ever append.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+# Each entry moves the schema from version i to i + 1: SQL statements, or a function for
+# what SQL alone cannot do. Only ever append.
+Migration = tuple[str, ...] | Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+async def _chain_existing_audit(conn: aiosqlite.Connection) -> None:
+    """v2: hash-chain the audit records written before the chain existed."""
+    previous = GENESIS
+    count = 0
+    async with conn.execute("SELECT id, at, action, subject, result FROM audit ORDER BY id") as cur:
+        rows = await cur.fetchall()
+    for rid, at, action, subject, result in rows:
+        entry = _entry(at, action, subject, result)
+        digest = record_hash(entry, int(rid), previous)
+        await conn.execute(
+            "UPDATE audit SET previous_hash = ?, hash = ? WHERE id = ?", (previous, digest, rid)
+        )
+        previous, count = digest, count + 1
+    await _set_audit_head(conn, previous, count)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
     (
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """CREATE TABLE licenses (
@@ -47,6 +74,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             subject TEXT NOT NULL,
             result TEXT NOT NULL)""",
     ),
+    (
+        "ALTER TABLE audit ADD COLUMN previous_hash TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''",
+    ),
+    _chain_existing_audit,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -129,8 +161,11 @@ class SqliteStore:
                 f"server knows {SCHEMA_VERSION}). Run the newer server, or restore a backup.",
                 reason="SCHEMA_TOO_NEW",
             )
-        for statements in MIGRATIONS[version:]:
-            for statement in statements:
+        for migration in MIGRATIONS[version:]:
+            if callable(migration):
+                await migration(self._conn)
+                continue
+            for statement in migration:
                 await self._conn.execute(statement)
         # PRAGMA takes no parameters; SCHEMA_VERSION is our own integer.
         await self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -167,12 +202,27 @@ class SqliteStore:
                 User(str(n), bool(e), datetime.fromisoformat(str(c)), _dt(ea), seq)
                 for n, e, c, ea, seq in await cur.fetchall()
             )
+        set_back = None
+        if "clock_set_back_found" in meta:
+            set_back = ClockSetBack(
+                seen=datetime.fromisoformat(meta["clock_set_back_seen"]),
+                found=datetime.fromisoformat(meta["clock_set_back_found"]),
+            )
         installation = Installation(
             installation_id=meta["installation_id"],
             first_started_at=datetime.fromisoformat(meta["first_started_at"]),
             evaluation_ended_at=_dt(meta.get("evaluation_ended_at")),
+            clock_set_back=set_back,
         )
-        return Stored(installation, bytes.fromhex(meta["session_secret"]), licenses, users, created)
+        high_water = _dt(meta.get("clock_high_water")) or installation.first_started_at
+        return Stored(
+            installation,
+            bytes.fromhex(meta["session_secret"]),
+            licenses,
+            users,
+            created,
+            clock_high_water=high_water,
+        )
 
     async def commit(self, change: Change) -> None:
         """Write one change and its audit entry atomically; nothing of it on failure."""
@@ -210,26 +260,108 @@ class SqliteStore:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('evaluation_ended_at', ?)",
                 (_ts(change.evaluation_ended_at),),
             )
-        entry = change.audit
-        await conn.execute(
+        if change.clock_high_water is not None:
+            await conn.execute(
+                """INSERT INTO meta (key, value) VALUES ('clock_high_water', ?)
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                   WHERE excluded.value > meta.value""",
+                (_ts(change.clock_high_water),),
+            )
+        if change.clock_set_back is not None:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("clock_set_back_seen", _ts(change.clock_set_back.seen)),
+                    ("clock_set_back_found", _ts(change.clock_set_back.found)),
+                ],
+            )
+        if change.audit is not None:
+            await self._append_audit(conn, change.audit)
+
+    async def _append_audit(self, conn: aiosqlite.Connection, entry: AuditEntry) -> None:
+        head, count = await _audit_head(conn)
+        cur = await conn.execute(
             "INSERT INTO audit (at, action, subject, result) VALUES (?, ?, ?, ?)",
             (_ts(entry.at), entry.action, entry.subject, entry.result),
         )
+        rid = cur.lastrowid
+        await cur.close()
+        assert rid is not None
+        digest = record_hash(entry, rid, head)
+        await conn.execute(
+            "UPDATE audit SET previous_hash = ?, hash = ? WHERE id = ?", (head, digest, rid)
+        )
+        await _set_audit_head(conn, digest, count + 1)
 
-    async def audit(self, limit: int) -> list[AuditEntry]:
-        """The newest audit entries, newest first."""
-        async with (
-            self._lock,
-            self._conn.execute(
-                "SELECT id, at, action, subject, result FROM audit ORDER BY id DESC LIMIT ?",
+    async def audit(self, limit: int) -> list[ChainedRecord]:
+        """The newest audit records, newest first."""
+        async with self._lock:
+            rows = await self._audit_rows(
+                "SELECT id, at, action, subject, result, previous_hash, hash FROM audit "
+                "ORDER BY id DESC LIMIT ?",
                 (limit,),
-            ) as cur,
-        ):
+            )
+        return rows
+
+    async def verify_audit(self) -> ChainReport:
+        """Check the whole audit chain against the head and count recorded with it."""
+        async with self._lock:
+            rows = await self._audit_rows(
+                "SELECT id, at, action, subject, result, previous_hash, hash FROM audit "
+                "ORDER BY id",
+                (),
+            )
+            head, count = await _audit_head(self._conn)
+        return verify_chain(rows, head, count)
+
+    async def _audit_rows(self, sql: str, args: tuple[object, ...]) -> list[ChainedRecord]:
+        async with self._conn.execute(sql, args) as cur:
             rows = await cur.fetchall()
         return [
-            AuditEntry(datetime.fromisoformat(str(at)), str(a), str(s), str(r), int(i))
-            for i, at, a, s, r in rows
+            ChainedRecord(
+                int(i),
+                AuditEntry(datetime.fromisoformat(str(at)), str(a), str(s), str(r)),
+                str(p),
+                str(h),
+            )
+            for i, at, a, s, r, p, h in rows
         ]
+
+    async def backup(self, target: Path) -> None:
+        """A consistent copy of the database at `target` (SQLite online backup), while the
+        server keeps running; owner-only."""
+        fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        try:
+            async with self._lock, aiosqlite.connect(target) as copy:
+                await self._conn.backup(copy)
+                await copy.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error as exc:
+            target.unlink(missing_ok=True)  # noqa: ASYNC240 (one small unlink, on failure)
+            raise StorageError(
+                f"The backup failed ({exc}); the database itself is untouched.",
+                reason="BACKUP_FAILED",
+            ) from exc
+
+
+async def _audit_head(conn: aiosqlite.Connection) -> tuple[str, int]:
+    async with conn.execute(
+        "SELECT key, value FROM meta WHERE key IN ('audit_head', 'audit_count')"
+    ) as cur:
+        meta = {str(k): str(v) for k, v in await cur.fetchall()}
+    return meta.get("audit_head", GENESIS), int(meta.get("audit_count", "0"))
+
+
+async def _set_audit_head(conn: aiosqlite.Connection, head: str, count: int) -> None:
+    await conn.executemany(
+        """INSERT INTO meta (key, value) VALUES (?, ?)
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
+        [("audit_head", head), ("audit_count", str(count))],
+    )
+
+
+def _entry(at: object, action: object, subject: object, result: object) -> AuditEntry:
+    return AuditEntry(datetime.fromisoformat(str(at)), str(action), str(subject), str(result))
 
 
 def _user_rows(users: Iterable[User]) -> Iterable[tuple[object, ...]]:
