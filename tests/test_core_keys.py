@@ -690,3 +690,13 @@ def test_generating_a_key_with_a_bad_id_is_refused(key_id: str) -> None:
 
 def test_signing_key_repr_hides_the_private_key() -> None:
     assert "private_key" not in repr(SigningKey.generate("kms-r"))
+
+
+@pytest.mark.parametrize("cut", range(1, 9))
+def test_a_cut_signature_is_malformed_whatever_its_bits(vendor: Vendor, cut: int) -> None:
+    # Some cuts leave valid, canonical base64 of a shorter signature: still malformed.
+    for _ in range(20):
+        text = sign_key(vendor.key(25), vendor.signing.private_key)[:-cut]
+        with pytest.raises(KeyRejected) as caught:
+            read_key(text, vendor.trust)
+        assert caught.value.reason == "KEY_MALFORMED"

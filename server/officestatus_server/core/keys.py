@@ -42,6 +42,7 @@ _LICENSE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _BLANKS = re.compile(r"\s+")
 MAX_SEATS = 1_000_000
+SIGNATURE_BYTES = 64  # Ed25519
 # Far enough either way for any real key; keeps date arithmetic (support + 1 year,
 # evaluation end + 1 day) inside the calendar.
 EARLIEST_DATE = date(1990, 1, 1)
@@ -251,6 +252,12 @@ def decode_unverified(text: str) -> UnverifiedKey:
     _, payload_b64, signature_b64 = parts
     payload_bytes = _b64decode(payload_b64, "content")
     signature = _b64decode(signature_b64, "signature")
+    if len(signature) != SIGNATURE_BYTES:
+        raise KeyRejected(
+            "The license key is damaged: its signature is not complete. Paste the whole key "
+            "exactly as the vendor sent it.",
+            reason="KEY_MALFORMED",
+        )
     try:
         raw = json.loads(payload_bytes.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

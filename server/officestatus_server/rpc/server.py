@@ -9,6 +9,7 @@ from grpc_reflection.v1alpha import reflection
 from officestatus.admin import admin_service_pb2, admin_service_pb2_grpc
 from officestatus.licensing import seat_service_pb2, seat_service_pb2_grpc
 from officestatus_server.rpc.admin import AdminAuth, AdminServicer
+from officestatus_server.rpc.guard import MalformedRequests
 from officestatus_server.rpc.seat import SeatServicer
 from officestatus_server.service import LicenseService
 
@@ -24,7 +25,7 @@ class GrpcServer:
 
     def __init__(self, service: LicenseService, admin_token: str) -> None:
         self.server = grpc.aio.server(
-            interceptors=[AdminAuth(admin_token)],
+            interceptors=[AdminAuth(admin_token), MalformedRequests()],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
