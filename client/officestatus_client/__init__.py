@@ -33,6 +33,7 @@ from officestatus_client._models import (
     LoginResult,
     NotCounting,
     Status,
+    TlsConfig,
     User,
 )
 from officestatus_client._paths import DEFAULT_ADDRESS, default_data_dir, token_path
@@ -64,6 +65,7 @@ __all__ = [
     "SeatsExhaustedError",
     "ServerError",
     "Status",
+    "TlsConfig",
     "UnavailableError",
     "User",
     "default_data_dir",

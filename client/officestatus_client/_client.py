@@ -27,6 +27,7 @@ from officestatus_client._models import (
     LicenseStatus,
     LoginResult,
     Status,
+    TlsConfig,
     User,
 )
 from officestatus_client._paths import DEFAULT_ADDRESS, token_path
@@ -79,9 +80,10 @@ class SeatClient(_Client):
         *,
         channel: Channel | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        tls: TlsConfig | None = None,
     ) -> None:
         self.client_version = client_version
-        self._transport = Transport(address, channel, timeout=timeout)
+        self._transport = Transport(address, channel, timeout=timeout, tls=tls)
         self._stub = seat_grpc.SeatServiceStub(self._transport.channel)
 
     async def handshake(self, capabilities: Iterable[str] = ()) -> Handshake:
@@ -134,6 +136,7 @@ class AdminClient(_Client):
         *,
         channel: Channel | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        tls: TlsConfig | None = None,
     ) -> None:
         token = token.strip()
         if not token:
@@ -151,7 +154,7 @@ class AdminClient(_Client):
                 reason="ADMIN_TOKEN_INVALID",
             )
         metadata = (("authorization", f"Bearer {token}"),)
-        self._transport = Transport(address, channel, timeout=timeout, metadata=metadata)
+        self._transport = Transport(address, channel, timeout=timeout, metadata=metadata, tls=tls)
         self._stub = admin_grpc.AdminServiceStub(self._transport.channel)
 
     @classmethod
@@ -163,6 +166,7 @@ class AdminClient(_Client):
         token_file: Path | None = None,
         channel: Channel | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        tls: TlsConfig | None = None,
     ) -> AdminClient:
         """A client with the token from `token_file`, else from the data directory's file."""
         path = token_file if token_file is not None else token_path(data_dir)
@@ -186,7 +190,7 @@ class AdminClient(_Client):
                 f"the admin token file {path} is empty; restart the server to write a new one",
                 reason="ADMIN_TOKEN_FILE_EMPTY",
             )
-        return cls(address, token, channel=channel, timeout=timeout)
+        return cls(address, token, channel=channel, timeout=timeout, tls=tls)
 
     # --- licenses ---------------------------------------------------------------------
 

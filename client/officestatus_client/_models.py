@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import IntEnum
+from pathlib import Path
 
 
 class DenyReason(IntEnum):
@@ -189,3 +190,13 @@ class AuditVerification:
     problems: tuple[str, ...]
     # The newest record's hash: note it to prove later that nothing was rewritten.
     head_hash: str
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS to the server: the CA that signed its certificate (None: the system's), and for
+    mutual TLS this client's certificate and key (PEM files)."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
-from officestatus_client._errors import ServerError, UnavailableError, error_from_rpc
+from officestatus_client._errors import (
+    InvalidArgumentError,
+    ServerError,
+    UnavailableError,
+    error_from_rpc,
+)
+from officestatus_client._models import TlsConfig
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 
@@ -29,6 +36,24 @@ DEFAULT_TIMEOUT = 10.0
 Channel = grpc.aio.Channel
 
 
+def _credentials(tls: TlsConfig) -> grpc.ChannelCredentials:
+    def read(path: Path | None, what: str) -> bytes | None:
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as err:
+            raise InvalidArgumentError(
+                f"cannot read the TLS {what} {path}: {err.strerror}", reason="TLS_FILE_UNREADABLE"
+            ) from None
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(tls.ca, "CA certificate"),
+        private_key=read(tls.key, "key"),
+        certificate_chain=read(tls.cert, "certificate"),
+    )
+
+
 class Transport:
     """A channel to one address; closes the channel on `close()` only if it opened it."""
 
@@ -39,12 +64,19 @@ class Transport:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         metadata: Sequence[tuple[str, str]] = (),
+        tls: TlsConfig | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
         self._metadata = tuple(metadata)
         self._owns_channel = channel is None
-        self.channel: Channel = grpc.aio.insecure_channel(address) if channel is None else channel
+        if channel is None:
+            channel = (
+                grpc.aio.insecure_channel(address)
+                if tls is None
+                else grpc.aio.secure_channel(address, _credentials(tls))
+            )
+        self.channel: Channel = channel
         self._closed = False
 
     async def call(self, method: UnaryMethod, request: Message, reply_type: type[ReplyT]) -> ReplyT:

@@ -20,6 +20,7 @@ from typing import TextIO
 from officestatus_client import _render
 from officestatus_client._client import CLIENT_VERSION, AdminClient, SeatClient
 from officestatus_client._errors import AuthenticationError, OfficeStatusError, UnavailableError
+from officestatus_client._models import TlsConfig
 from officestatus_client._paths import DEFAULT_ADDRESS
 from officestatus_client._transport import DEFAULT_TIMEOUT
 
@@ -72,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="first wait up to SECONDS for the server to come up (for scripts that start it)",
     )
+    parser.add_argument(
+        "--tls-ca", type=Path, help="TLS: the CA certificate (PEM) that signed the server's"
+    )
+    parser.add_argument("--tls-cert", type=Path, help="mutual TLS: this client's certificate")
+    parser.add_argument("--tls-key", type=Path, help="mutual TLS: this client's key")
     parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -289,19 +295,26 @@ async def run(
     ok = True
     try:
         _read_input(args)
+        tls = None
+        if args.tls_ca or args.tls_cert or args.tls_key:
+            tls = TlsConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
         if args.wait:
             # Before the token is read: a server starting for the first time writes it.
-            async with SeatClient(args.address, timeout=args.timeout) as probe:
+            async with SeatClient(args.address, timeout=args.timeout, tls=tls) as probe:
                 await probe.wait_until_ready(args.wait)
         if hasattr(args, "seat_command"):
             async with SeatClient(
-                args.address, args.client_version, timeout=args.timeout
+                args.address, args.client_version, timeout=args.timeout, tls=tls
             ) as seat_client:
                 text, ok = await args.seat_command(args, seat_client)
         else:
             command: Command = args.run
             async with AdminClient.local(
-                args.address, args.data_dir, token_file=args.token_file, timeout=args.timeout
+                args.address,
+                args.data_dir,
+                token_file=args.token_file,
+                timeout=args.timeout,
+                tls=tls,
             ) as client:
                 text = await command(args, client)
     except UsageError as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 from officestatus_server.config import ServerConfig
 from officestatus_server.core.keys import TrustStore
 from officestatus_server.errors import InvalidInput, PreconditionFailed
-from officestatus_server.rpc.server import GrpcServer
+from officestatus_server.rpc.server import GrpcServer, server_credentials
 from officestatus_server.service import Clock, LicenseService, utc_now
 from officestatus_server.storage.sqlite import SqliteStore
 
@@ -74,31 +74,46 @@ class ServerApp:
             clock=clock,
             heartbeat_interval=timedelta(seconds=config.heartbeat_interval_seconds),
         )
-        self._grpc: GrpcServer | None = None
+        config.check()
+        self._servers: list[GrpcServer] = []
         self.port = 0
-
-    @property
-    def grpc(self) -> GrpcServer:
-        """The gRPC server (made in `start`: grpc.aio binds it to the running loop)."""
-        if self._grpc is None:
-            raise RuntimeError("the server has not started")
-        return self._grpc
+        # The admin service's port when it listens apart (else the same as `port`).
+        self.admin_port = 0
 
     async def start(self) -> int:
-        """Load the state and start serving; returns the port."""
+        """Load the state and start serving; returns the client service's port."""
         await self.service.start()
+        config = self.config
         try:
-            self._grpc = GrpcServer(self.service, self.token)
-            self.port = self._grpc.listen(self.config.listen)
-            await self._grpc.start()
+            credentials = None
+            if config.tls_cert is not None and config.tls_key is not None:
+                credentials = server_credentials(
+                    config.tls_cert, config.tls_key, config.tls_client_ca
+                )
+            # grpc.aio servers are made here, inside the running loop they belong to.
+            apart = config.admin_listen is not None
+            main = GrpcServer(self.service, self.token, admin=not apart)
+            self._servers = [main]
+            self.port = self.admin_port = main.listen(config.listen, credentials)
+            if config.admin_listen is not None:
+                admin = GrpcServer(self.service, self.token, seat=False)
+                self._servers.append(admin)
+                self.admin_port = admin.listen(config.admin_listen, credentials)
+            for server in self._servers:
+                await server.start()
         except BaseException:
+            for server in self._servers:
+                await server.server.stop(None)
+            self._servers = []
             await self.service.close()
             raise
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, finish in-flight calls, close the database."""
-        await self.grpc.stop(self.config.shutdown_grace_seconds if grace is None else grace)
+        grace = self.config.shutdown_grace_seconds if grace is None else grace
+        await asyncio.gather(*(server.stop(grace) for server in self._servers))
+        self._servers = []
         await self.service.close()
 
     async def run_until_signal(self, on_ready: Callable[[ServerApp], None]) -> None:

@@ -13,10 +13,15 @@ from officestatus_client._paths import (
     TOKEN_FILE_NAME,
     default_data_dir,
 )
+from officestatus_server.errors import InvalidInput
 
 LISTEN_ENV = "OFFICESTATUS_LISTEN"
 VENDOR_KEYS_ENV = "OFFICESTATUS_VENDOR_KEYS"
 HEARTBEAT_ENV = "OFFICESTATUS_HEARTBEAT_SECONDS"
+ADMIN_LISTEN_ENV = "OFFICESTATUS_ADMIN_LISTEN"
+TLS_CERT_ENV = "OFFICESTATUS_TLS_CERT"
+TLS_KEY_ENV = "OFFICESTATUS_TLS_KEY"
+TLS_CLIENT_CA_ENV = "OFFICESTATUS_TLS_CLIENT_CA"
 VENDOR_KEYS_DIR_NAME = "vendor-keys"
 
 
@@ -30,6 +35,13 @@ class ServerConfig:
     vendor_key_files: tuple[Path, ...] = ()
     heartbeat_interval_seconds: int = 60
     shutdown_grace_seconds: float = 10.0
+    # Where the admin service listens when it must not be reachable from the network
+    # (e.g. "localhost:50052"); None: beside the client service on `listen`.
+    admin_listen: str | None = None
+    # TLS for every listener: certificate and key; with a client CA, mutual TLS.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     @property
     def database_path(self) -> Path:
@@ -56,4 +68,25 @@ class ServerConfig:
             listen=env.get(LISTEN_ENV) or DEFAULT_ADDRESS,
             vendor_key_files=keys,
             heartbeat_interval_seconds=int(env.get(HEARTBEAT_ENV) or 60),
+            admin_listen=env.get(ADMIN_LISTEN_ENV) or None,
+            tls_cert=_path(env.get(TLS_CERT_ENV)),
+            tls_key=_path(env.get(TLS_KEY_ENV)),
+            tls_client_ca=_path(env.get(TLS_CLIENT_CA_ENV)),
         )
+
+    def check(self) -> None:
+        """Refuse settings that cannot work together."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise InvalidInput(
+                "TLS needs both a certificate (--tls-cert) and its key (--tls-key).",
+                reason="TLS_INCOMPLETE",
+            )
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise InvalidInput(
+                "Mutual TLS (--tls-client-ca) needs the server's own certificate and key too.",
+                reason="TLS_INCOMPLETE",
+            )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

@@ -43,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--heartbeat-seconds", type=int, help="heartbeat interval for 5.x and later clients"
     )
+    parser.add_argument(
+        "--admin-listen",
+        help="serve the admin service only here, e.g. localhost:50052, while --listen serves "
+        "the clients (default: both on --listen)",
+    )
+    parser.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM) for every listener")
+    parser.add_argument("--tls-key", type=Path, help="the TLS certificate's private key (PEM)")
+    parser.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        help="mutual TLS: accept only clients with a certificate signed by this CA (PEM)",
+    )
     return parser
 
 
@@ -55,11 +67,26 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         changes["listen"] = args.listen
     if args.vendor_key:
         changes["vendor_key_files"] = (*config.vendor_key_files, *args.vendor_key)
+    for option in ("admin_listen", "tls_cert", "tls_key", "tls_client_ca"):
+        if getattr(args, option) is not None:
+            changes[option] = getattr(args, option)
     if args.heartbeat_seconds is not None:
         if args.heartbeat_seconds < 1:
             raise SystemExit("error: --heartbeat-seconds must be at least 1")
         changes["heartbeat_interval_seconds"] = args.heartbeat_seconds
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def _admin_line(app: ServerApp) -> list[str]:
+    config = app.config
+    lines = []
+    if config.tls_cert is not None:
+        mutual = ", client certificates required" if config.tls_client_ca else ""
+        lines.append(f"TLS: on{mutual}")
+    if config.admin_listen is not None:
+        host = config.admin_listen.rsplit(":", 1)[0]
+        lines.append(f"admin service only on {host}:{app.admin_port}")
+    return lines
 
 
 def _ready(app: ServerApp) -> None:
@@ -68,6 +95,7 @@ def _ready(app: ServerApp) -> None:
     lines = [
         f"OfficeStatus License Server {view.server_version} listening on {host}:{app.port}",
         f"data directory: {app.config.data_dir}",
+        *_admin_line(app),
         f"admin token: {app.config.token_path} (officestatus-admin on this machine finds it)",
         f"installation id: {view.installation_id}",
         f"licensing: {view.summary}",

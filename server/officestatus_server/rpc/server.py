@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from officestatus.admin import admin_service_pb2, admin_service_pb2_grpc
 from officestatus.licensing import seat_service_pb2, seat_service_pb2_grpc
+from officestatus_server.errors import InvalidInput
 from officestatus_server.rpc.admin import AdminAuth, AdminServicer
 from officestatus_server.rpc.guard import MalformedRequests
 from officestatus_server.rpc.seat import SeatServicer
@@ -21,40 +24,79 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 class GrpcServer:
-    """The server with its health servicer, not yet listening until `start`."""
+    """One listening gRPC server with the services asked for, health checking and
+    reflection. The admin service comes with its token check."""
 
-    def __init__(self, service: LicenseService, admin_token: str) -> None:
+    def __init__(
+        self, service: LicenseService, admin_token: str, *, seat: bool = True, admin: bool = True
+    ) -> None:
+        interceptors: list[grpc.aio.ServerInterceptor] = [MalformedRequests()]
+        if admin:
+            interceptors.insert(0, AdminAuth(admin_token))
         self.server = grpc.aio.server(
-            interceptors=[AdminAuth(admin_token), MalformedRequests()],
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ],
         )
-        seat_service_pb2_grpc.add_SeatServiceServicer_to_server(SeatServicer(service), self.server)
-        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(service), self.server
-        )
+        self.services: tuple[str, ...] = ()
+        if seat:
+            seat_service_pb2_grpc.add_SeatServiceServicer_to_server(
+                SeatServicer(service), self.server
+            )
+            self.services += (SEAT_SERVICE,)
+        if admin:
+            admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+                AdminServicer(service), self.server
+            )
+            self.services += (ADMIN_SERVICE,)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+            (*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
 
-    def listen(self, address: str) -> int:
-        """Listen (plain text) on host:port; returns the port (useful for port 0)."""
-        port = self.server.add_insecure_port(address)
+    def listen(self, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
+        """Listen on host:port, with TLS when given credentials; returns the port (useful
+        for port 0)."""
+        cause: RuntimeError | None = None
+        try:
+            if credentials is None:
+                port = self.server.add_insecure_port(address)
+            else:
+                port = self.server.add_secure_port(address, credentials)
+        except RuntimeError as exc:
+            port, cause = 0, exc
         if port == 0:
-            raise OSError(f"cannot listen on {address}: the address is in use or not local")
+            raise OSError(
+                f"cannot listen on {address}: the address is in use or not on this machine"
+            ) from cause
         return port
 
     async def start(self) -> None:
         """Start serving and report every service SERVING."""
         await self.server.start()
-        for name in ("", *SERVICES):
+        for name in ("", *self.services):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace: float | None) -> None:
         """Turn health NOT_SERVING, let in-flight calls finish within `grace`, stop."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+
+
+def server_credentials(cert: Path, key: Path, client_ca: Path | None) -> grpc.ServerCredentials:
+    """TLS with this certificate and key; with `client_ca`, mutual TLS: every client must
+    show a certificate signed by that CA."""
+    try:
+        pair = (key.read_bytes(), cert.read_bytes())
+        roots = client_ca.read_bytes() if client_ca is not None else None
+    except OSError as exc:
+        raise InvalidInput(
+            f"Cannot read the TLS file {exc.filename}: {exc.strerror}.",
+            reason="TLS_FILE_UNREADABLE",
+        ) from exc
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=roots, require_client_auth=client_ca is not None
+    )
