@@ -37,6 +37,16 @@ from officestatus_client import (
     SeatClient,
     Status,
 )
+from tests.messages import (
+    DISABLED,
+    EVALUATION_EXPIRED,
+    NOT_LICENSED,
+    OVER_CAPACITY,
+    SESSION_ENDED,
+    UNKNOWN,
+    WELCOME,
+    WELCOME_EVALUATION,
+)
 from tests.support import RunningServer
 
 SERVICE = "officestatus.licensing.SeatService"
@@ -65,25 +75,6 @@ STAND_INS: dict[int, int] = {
     pb.DENY_REASON_SESSION_ENDED: pb.DENY_REASON_UNSPECIFIED,
 }
 
-# The messages a user reads (the same text for every release).
-WELCOME_EVALUATION = "Welcome, {name}. OfficeStatus is being evaluated: {days} days left."
-WELCOME = "Welcome, {name}."
-UNKNOWN = (
-    "OfficeStatus does not know the user '{name}'. Ask your administrator to add you to the "
-    "OfficeStatus License Server."
-)
-DISABLED = "The user '{name}' is disabled in OfficeStatus. Ask your administrator to enable you."
-NOT_LICENSED = (
-    "OfficeStatus 6 has no license installed. Ask your administrator to install a license."
-)
-EVALUATION_EXPIRED = (
-    "The OfficeStatus evaluation ended on 2026-12-02. Ask your administrator to install a license."
-)
-OVER_CAPACITY = (
-    "All 3 OfficeStatus seats are held by users enabled before you. Ask your administrator "
-    "to disable a user or install more seats."
-)
-SESSION_ENDED = "Your OfficeStatus session has ended. Sign in again."
 EMPTY_NAME = "A user name cannot be empty. Sign in with your user name."
 
 

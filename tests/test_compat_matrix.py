@@ -32,6 +32,16 @@ from tests.legacy import (
     Schema,
     schema,
 )
+from tests.messages import (
+    DISABLED,
+    EVALUATION_EXPIRED,
+    NOT_LICENSED,
+    OVER_CAPACITY,
+    SESSION_ENDED,
+    UNKNOWN,
+    WELCOME,
+    WELCOME_EVALUATION,
+)
 from tests.support import RunningServer
 
 HEARTBEAT = 30  # the `server` fixture's heartbeat interval, in seconds
@@ -175,24 +185,6 @@ async def test_legacy_client_has_exactly_its_release_rpcs(
 
 # --- the cases ------------------------------------------------------------------------
 
-WELCOME = "Welcome, {name}."
-WELCOME_EVALUATION = "Welcome, {name}. OfficeStatus is being evaluated: {days} days left."
-UNKNOWN = (
-    "OfficeStatus does not know the user '{name}'. Ask your administrator to add you to the "
-    "OfficeStatus License Server."
-)
-DISABLED = "The user '{name}' is disabled in OfficeStatus. Ask your administrator to enable you."
-NOT_LICENSED = (
-    "OfficeStatus 6 has no license installed. Ask your administrator to install a license."
-)
-EVALUATION_EXPIRED = (
-    "The OfficeStatus evaluation ended on 2026-12-02. Ask your administrator to install a license."
-)
-OVER_CAPACITY = (
-    "All 3 OfficeStatus seats are held by users enabled before you. Ask your administrator "
-    "to disable a user or install more seats."
-)
-SESSION_ENDED = "Your OfficeStatus session has ended. Sign in again."
 
 UNSPECIFIED = "DENY_REASON_UNSPECIFIED"
 
