@@ -74,7 +74,8 @@ class LicenseService:
         self._registry: Registry | None = None
         self._high_water = datetime.min.replace(tzinfo=UTC)
         self._keeper: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Work that must finish even if whoever asked for it has gone.
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions: SessionTable | None = None
 
     # --- life cycle ---------------------------------------------------------------------
@@ -138,7 +139,14 @@ class LicenseService:
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """Forget a finished task. Its error reached whoever awaited it; when nobody did
+        (the caller had gone), it is logged here rather than lost."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.info("a change finished after its caller had gone: %s", error)
 
     async def _keep_high_water(self) -> None:
         """Write the latest time seen down now and then, so a restart knows it."""
@@ -238,7 +246,18 @@ class LicenseService:
     # --- admin ----------------------------------------------------------------------------
 
     async def _change(self, plan: Callable[[Registry, datetime], Change]) -> Change:
-        """Plan, commit and apply one change: the check and the write are one unit."""
+        """Plan, commit and apply one change: the check and the write are one unit.
+
+        The unit runs in a task of its own that the caller's cancellation (a client that
+        times out or hangs up) cannot stop halfway: a change on disk but not in memory
+        would be undone by the next change planned on the stale memory.
+        """
+        unit = asyncio.get_running_loop().create_task(self._plan_commit_apply(plan))
+        self._tasks.add(unit)
+        unit.add_done_callback(self._finished)
+        return await asyncio.shield(unit)
+
+    async def _plan_commit_apply(self, plan: Callable[[Registry, datetime], Change]) -> Change:
         async with self._lock:
             now = self._now()
             change = replace(plan(self.registry, now), clock_high_water=self._high_water)

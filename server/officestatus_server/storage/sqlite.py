@@ -146,10 +146,12 @@ class SqliteStore:
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                await conn.execute("COMMIT")
             except BaseException:
-                await conn.execute("ROLLBACK")
+                # A failed COMMIT may leave the transaction open: never leave it so.
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
                 raise
-            await conn.execute("COMMIT")
 
     async def _migrate(self) -> None:
         async with self._conn.execute("PRAGMA user_version") as cur:
