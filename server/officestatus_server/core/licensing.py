@@ -439,7 +439,7 @@ def plan_remove(registry: Registry, license_id: str, force: bool, now: datetime)
     lic = registry.license(license_id)
     if lic is None:
         raise NotFound(
-            f"No license {license_id!r} is installed. List the licenses to see their ids.",
+            f"No license {_short(license_id)!r} is installed. List the licenses to see their ids.",
             reason="LICENSE_NOT_FOUND",
         )
     counts = not_counting_reason(lic, registry.major) is None
@@ -464,19 +464,21 @@ def plan_remove(registry: Registry, license_id: str, force: bool, now: datetime)
 
 
 def _clean_names(raw_names: Iterable[str]) -> list[str]:
-    names = [clean_name(n) for n in raw_names]
-    if not names:
+    raw = list(raw_names)
+    if not raw:
         raise InvalidInput("Name at least one user.", reason="USER_NAMES_EMPTY")
-    if len(names) > MAX_USERS_PER_CALL:
+    # Counted before anything else: a huge list is refused without cleaning each name.
+    if len(raw) > MAX_USERS_PER_CALL:
         raise InvalidInput(
             f"At most {MAX_USERS_PER_CALL} users in one call; split the list.",
             reason="TOO_MANY_USERS",
         )
+    names = [clean_name(n) for n in raw]
     seen: set[str] = set()
     for name in names:
         if name_key(name) in seen:
             raise InvalidInput(
-                f"The user {name!r} is named twice (names compare regardless of case).",
+                f"The user {_short(name)!r} is named twice (names compare regardless of case).",
                 reason="USER_NAME_DUPLICATE",
             )
         seen.add(name_key(name))
@@ -487,7 +489,7 @@ def _known(registry: Registry, names: list[str]) -> list[User]:
     missing = [n for n in names if registry.user(n) is None]
     if missing:
         raise NotFound(
-            f"No such user: {', '.join(missing[:10])}"
+            f"No such user: {', '.join(_short(n) for n in missing[:10])}"
             + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
             + ". Add them first.",
             reason="USER_NOT_FOUND",
@@ -535,7 +537,8 @@ def plan_add_users(
     existing = [n for n in names if registry.user(n) is not None]
     if existing:
         raise AlreadyExists(
-            f"Already a user: {', '.join(existing[:10])}. Names compare regardless of case.",
+            f"Already a user: {', '.join(_short(n) for n in existing[:10])}. Names compare "
+            "regardless of case.",
             reason="USER_EXISTS",
         )
     if enable:
@@ -601,6 +604,11 @@ def _seats_taken(seats: int) -> str:
 def _count(n: int, noun: str) -> str:
     """ "1 user", "2 users"."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """Input as a message repeats it, cut short: a refusal must not grow with its input."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _subject(names: list[str]) -> str:

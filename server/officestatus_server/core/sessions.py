@@ -91,11 +91,14 @@ class SessionTable:
             return None
         try:
             raw = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-            return Session(
-                str(raw["u"]), datetime.min.replace(tzinfo=UTC), int(raw["r"]), str(raw["run"])
-            )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, RecursionError):
             return None
+        if not isinstance(raw, dict):
+            return None
+        user, release, run = raw.get("u"), raw.get("r"), raw.get("run")
+        if not (isinstance(user, str) and isinstance(release, int) and isinstance(run, str)):
+            return None
+        return Session(user, datetime.min.replace(tzinfo=UTC), release, run)
 
     def touch(self, session_id: str, now: datetime) -> Session | None:
         """Record a heartbeat; the session, or None when it is gone."""

@@ -31,6 +31,9 @@ from officestatus_server.errors import (
 log = logging.getLogger("officestatus.rpc")
 
 ERROR_DOMAIN = "officestatus.licensing"
+# The message travels twice in the trailers, which gRPC caps at 16 KiB in all: a refusal
+# longer than this would arrive as a transport error instead of itself.
+MAX_MESSAGE_CHARS = 1000
 
 STATUS_CODES: dict[type[LicenseServerError], int] = {
     InvalidInput: code_pb2.INVALID_ARGUMENT,
@@ -55,8 +58,11 @@ def to_status(exc: LicenseServerError) -> grpc.Status:
     """The gRPC status for a domain error, with its ErrorInfo."""
     info = any_pb2.Any()
     info.Pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN))
+    message = exc.message
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
     status: grpc.Status = rpc_status.to_status(
-        status_pb2.Status(code=code_for(exc), message=exc.message, details=[info])
+        status_pb2.Status(code=code_for(exc), message=message, details=[info])
     )
     return status
 
