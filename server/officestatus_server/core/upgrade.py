@@ -1,0 +1,314 @@
+"""The published upgrade policy, as a pure decision table: who upgrades to a new major
+release free, who at a discount, who pays the full fee, and why.
+
+Rules, in the order they decide (the first that applies wins):
+
+1. A key that does not verify, or is no license (an evaluation extension): not eligible.
+2. A license for the target major or later: no upgrade needed. Minor updates are free:
+   a 6.0 license covers every 6.x.y, never 7.x.
+3. A license received free (press copy, special offer, free upgrade): no free or
+   discounted upgrade; a new license costs the full fee.
+4. An upgrade-protection agreement that covers the release date: free.
+5. Purchased within the free window (three months) before the release, or before its
+   announcement when it was announced first, or any time since: free.
+6. Any other valid license to an earlier release: the upgrade percentage (50%) of the
+   current full fee.
+
+A site license is upgraded whole, all its seats at once. The purchase date that counts is
+the original one: several keys for one license id (re-issued, duplicates) count as one
+license with the earliest purchase date. Fees, percentages, the window and the agreements
+come from the policy (a configuration file), never from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from officestatus_server.core.keys import LicenseKind
+from officestatus_server.core.versions import Version
+from officestatus_server.errors import InvalidInput
+
+CENT = Decimal("0.01")
+SEGMENTS = ("nonprofit", "education", "government")
+
+
+@dataclass(frozen=True)
+class Fees:
+    """The full fees of new licenses for one major release."""
+
+    seat: Decimal
+    site: Decimal
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything the vendor may change without a new program."""
+
+    fees: Mapping[int, Fees]
+    currency: str = "EUR"
+    upgrade_percent: Decimal = Decimal(50)
+    free_window_months: int = 3
+    # New licenses: percent off for these customer segments, and for cross-grades.
+    segment_percent: Mapping[str, Decimal] = field(default_factory=dict)
+    crossgrade_percent: Decimal = Decimal(0)
+    # Upgrade-protection agreements: customer name or license id -> covered until.
+    protection: Mapping[str, date] = field(default_factory=dict)
+
+    def fees_for(self, major: int) -> Fees:
+        """The fees of a major release, or a clear refusal when the policy has none."""
+        try:
+            return self.fees[major]
+        except KeyError:
+            raise InvalidInput(
+                f"The policy has no fees for OfficeStatus {major}; add [fees.{major}] to it.",
+                reason="POLICY_NO_FEES",
+            ) from None
+
+
+@dataclass(frozen=True)
+class TargetRelease:
+    """The major release being upgraded to, with its dates."""
+
+    major: int
+    released: date
+    announced: date | None = None
+
+    @property
+    def reference(self) -> date:
+        """The date the free window counts back from: the announcement, if it came first."""
+        if self.announced is not None and self.announced < self.released:
+            return self.announced
+        return self.released
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A license as the vendor sees it in an upgrade request: verified, or why not."""
+
+    license_id: str
+    major: int
+    seats: int
+    kind: LicenseKind
+    customer: str
+    purchase_date: date
+    verified: bool = True
+    problem: str = ""
+
+
+class Outcome(StrEnum):
+    """What the policy says for one license."""
+
+    FREE = "free"
+    DISCOUNTED = "discounted"
+    FULL_PRICE = "full price"
+    NOT_NEEDED = "not needed"
+    NOT_ELIGIBLE = "not eligible"
+
+    @property
+    def upgrades(self) -> bool:
+        """Whether the vendor issues an upgrade key for it."""
+        return self in (Outcome.FREE, Outcome.DISCOUNTED)
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    """One license's price, and the rule that decided it."""
+
+    holding: Holding
+    outcome: Outcome
+    price: Decimal
+    rule: str
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price list for moving a customer's licenses to a target release."""
+
+    target: TargetRelease
+    currency: str
+    lines: tuple[QuoteLine, ...]
+
+    @property
+    def total(self) -> Decimal:
+        """What the customer pays in all."""
+        return sum((line.price for line in self.lines), Decimal(0))
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day `months` calendar months earlier (the month's last day if shorter)."""
+    month_index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(month_index, 12)
+    month += 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise AssertionError("every month has 28 days")  # pragma: no cover
+
+
+def covers(license_version: Version, release: Version) -> bool:
+    """Whether a license bought for one release covers another: every minor update and
+    patch of its own major (a 1.2.0 license covers any 1.x.x), never another major."""
+    return license_version.major == release.major
+
+
+def full_fee(holding: Holding, fees: Fees) -> Decimal:
+    """The full fee of a new license like this one: a site license whole."""
+    if holding.kind is LicenseKind.SITE:
+        return fees.site
+    return fees.seat * holding.seats
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(CENT)
+
+
+def decide(holding: Holding, target: TargetRelease, policy: Policy) -> QuoteLine:
+    """Apply the policy to one license (see the module's rules)."""
+    fees = policy.fees_for(target.major)
+    full = _money(full_fee(holding, fees))
+    if not holding.verified:
+        return QuoteLine(holding, Outcome.NOT_ELIGIBLE, Decimal(0), f"not valid: {holding.problem}")
+    if not holding.kind.carries_seats:
+        return QuoteLine(
+            holding, Outcome.NOT_ELIGIBLE, Decimal(0), "an evaluation extension is no license"
+        )
+    if holding.major >= target.major:
+        return QuoteLine(
+            holding,
+            Outcome.NOT_NEEDED,
+            Decimal(0),
+            f"a {holding.major}.x license already covers OfficeStatus {target.major}"
+            if holding.major == target.major
+            else f"a {holding.major}.x license is newer than OfficeStatus {target.major}",
+        )
+    if holding.kind.is_free:
+        return QuoteLine(
+            holding,
+            Outcome.FULL_PRICE,
+            full,
+            f"received free ({holding.kind.value}): not eligible for a free or discounted "
+            "upgrade; a new license at the full fee",
+        )
+    covered_until = policy.protection.get(holding.license_id) or policy.protection.get(
+        holding.customer
+    )
+    if covered_until is not None and covered_until >= target.released:
+        return QuoteLine(
+            holding,
+            Outcome.FREE,
+            Decimal(0),
+            f"upgrade protection until {covered_until.isoformat()} covers the release on "
+            f"{target.released.isoformat()}",
+        )
+    window_start = months_before(target.reference, policy.free_window_months)
+    if holding.purchase_date >= window_start:
+        since = "announcement" if target.reference != target.released else "release"
+        return QuoteLine(
+            holding,
+            Outcome.FREE,
+            Decimal(0),
+            f"purchased {holding.purchase_date.isoformat()}, on or after "
+            f"{window_start.isoformat()}: within {policy.free_window_months} months before the "
+            f"{since} on {target.reference.isoformat()}",
+        )
+    price = _money(full * policy.upgrade_percent / 100)
+    whole = " (a site license, upgraded whole)" if holding.kind is LicenseKind.SITE else ""
+    return QuoteLine(
+        holding,
+        Outcome.DISCOUNTED,
+        price,
+        f"a valid {holding.major}.x license: {policy.upgrade_percent.normalize()}% of the full "
+        f"fee {full}{whole}",
+    )
+
+
+def merge_duplicates(holdings: Iterable[Holding]) -> list[Holding]:
+    """One holding per license id: of re-issued or duplicate keys, the verified one with
+    the original (earliest) purchase date counts, once."""
+    groups: dict[str, list[Holding]] = {}
+    for holding in holdings:
+        groups.setdefault(holding.license_id, []).append(holding)
+    merged = []
+    for group in groups.values():
+        verified = [h for h in group if h.verified]
+        merged.append(min(verified, key=lambda h: h.purchase_date) if verified else group[0])
+    return merged
+
+
+def quote(holdings: Iterable[Holding], target: TargetRelease, policy: Policy) -> Quote:
+    """The price list for a customer's licenses."""
+    lines = tuple(decide(h, target, policy) for h in merge_duplicates(holdings))
+    return Quote(target, policy.currency, lines)
+
+
+def new_license_price(
+    seats: int,
+    major: int,
+    policy: Policy,
+    *,
+    site: bool = False,
+    segment: str | None = None,
+    crossgrade: bool = False,
+) -> tuple[Decimal, str]:
+    """A new license's price, with the discounts that apply (the larger one, not both)."""
+    fees = policy.fees_for(major)
+    full = fees.site if site else fees.seat * seats
+    discounts: list[tuple[Decimal, str]] = []
+    if segment is not None:
+        if segment not in policy.segment_percent:
+            raise InvalidInput(
+                f"No discount is set for the segment {segment!r}; the policy knows "
+                f"{', '.join(sorted(policy.segment_percent)) or 'none'}.",
+                reason="POLICY_NO_SEGMENT",
+            )
+        discounts.append((policy.segment_percent[segment], f"{segment} discount"))
+    if crossgrade:
+        discounts.append((policy.crossgrade_percent, "cross-grade discount"))
+    if not discounts:
+        return _money(full), "full fee"
+    percent, name = max(discounts)
+    return _money(
+        full * (100 - percent) / 100
+    ), f"{name}: {percent.normalize()}% off {_money(full)}"
+
+
+def policy_from_mapping(raw: Mapping[str, Any]) -> Policy:
+    """A policy from a parsed configuration file (TOML); InvalidInput says what is wrong."""
+    try:
+        fees = {
+            int(major): Fees(Decimal(str(f["seat"])), Decimal(str(f["site"])))
+            for major, f in dict(raw["fees"]).items()
+        }
+        discounts = dict(raw.get("discounts", {}))
+        policy = Policy(
+            fees=fees,
+            currency=str(raw.get("currency", "EUR")),
+            upgrade_percent=Decimal(str(raw.get("upgrade_percent", 50))),
+            free_window_months=int(raw.get("free_window_months", 3)),
+            segment_percent={s: Decimal(str(discounts[s])) for s in SEGMENTS if s in discounts},
+            crossgrade_percent=Decimal(str(discounts.get("crossgrade", 0))),
+            protection={
+                str(k): v if isinstance(v, date) else date.fromisoformat(str(v))
+                for k, v in dict(raw.get("upgrade_protection", {})).items()
+            },
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise InvalidInput(
+            f"The policy file is incomplete or wrong ({exc!s}); it needs [fees.N] with seat "
+            "and site for every major release quoted.",
+            reason="POLICY_INVALID",
+        ) from None
+    percents = [policy.upgrade_percent, policy.crossgrade_percent, *policy.segment_percent.values()]
+    if any(not 0 <= p <= 100 for p in percents) or policy.free_window_months < 0:
+        raise InvalidInput(
+            "Percentages in the policy lie between 0 and 100, and the window is not negative.",
+            reason="POLICY_INVALID",
+        )
+    return policy
