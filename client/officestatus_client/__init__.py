@@ -34,6 +34,8 @@ from officestatus_client._models import (
     NotCounting,
     Status,
     TlsConfig,
+    UpgradeCandidate,
+    UpgradePreview,
     User,
 )
 from officestatus_client._paths import DEFAULT_ADDRESS, default_data_dir, token_path
@@ -67,6 +69,8 @@ __all__ = [
     "Status",
     "TlsConfig",
     "UnavailableError",
+    "UpgradeCandidate",
+    "UpgradePreview",
     "User",
     "default_data_dir",
     "token_path",

@@ -28,6 +28,7 @@ from officestatus_client._models import (
     LoginResult,
     Status,
     TlsConfig,
+    UpgradePreview,
     User,
 )
 from officestatus_client._paths import DEFAULT_ADDRESS, token_path
@@ -265,6 +266,15 @@ class AdminClient(_Client):
             self._stub.ListAudit, admin_pb.ListAuditRequest(limit=limit), admin_pb.ListAuditResponse
         )
         return [_convert.audit_record(r) for r in reply.records]
+
+    async def preview_upgrade(self, target_major: int = 0) -> UpgradePreview:
+        """What moving to another major release (0: the next) would do to the seats."""
+        reply = await self._transport.call(
+            self._stub.PreviewUpgrade,
+            admin_pb.PreviewUpgradeRequest(target_major=target_major),
+            admin_pb.PreviewUpgradeResponse,
+        )
+        return _convert.upgrade_preview(reply)
 
     async def verify_audit(self) -> AuditVerification:
         """Check the audit log's hash chain for edited, inserted or deleted records."""

@@ -24,6 +24,8 @@ from officestatus_client._models import (
     LoginResult,
     NotCounting,
     Status,
+    UpgradeCandidate,
+    UpgradePreview,
     User,
 )
 
@@ -137,6 +139,32 @@ def license_(msg: admin_pb.License) -> License:
         not_counting_reason=_optional(msg.not_counting_reason),
         installation_id=_optional(msg.installation_id),
         evaluation_until=_date(msg.evaluation_until),
+        key=msg.key,
+    )
+
+
+def upgrade_preview(msg: admin_pb.PreviewUpgradeResponse) -> UpgradePreview:
+    """A wire PreviewUpgradeResponse as an UpgradePreview."""
+    return UpgradePreview(
+        current_major=msg.current_major,
+        target_major=msg.target_major,
+        seats_now=msg.seats_now,
+        seats_without_upgrades=msg.seats_without_upgrades,
+        seats_with_upgrades=msg.seats_with_upgrades,
+        users_enabled=msg.users_enabled,
+        licenses=tuple(
+            UpgradeCandidate(
+                license_id=c.license_id,
+                kind=c.kind,
+                seats=c.seats,
+                major_version=c.major_version,
+                counts_after=c.counts_after,
+                path=c.path,
+                note=c.note,
+            )
+            for c in msg.licenses
+        ),
+        summary=msg.summary,
     )
 
 

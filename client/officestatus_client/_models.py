@@ -109,6 +109,8 @@ class License:
     # For an evaluation extension: the installation it is bound to and the new end.
     installation_id: str | None
     evaluation_until: date | None
+    # The signed key text as installed (what an upgrade request sends the vendor).
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -200,3 +202,32 @@ class TlsConfig:
     ca: Path | None = None
     cert: Path | None = None
     key: Path | None = None
+
+
+@dataclass(frozen=True)
+class UpgradeCandidate:
+    """One installed license, seen from the target release."""
+
+    license_id: str
+    kind: str
+    seats: int
+    major_version: int
+    # Whether its seats count under the target release without an upgrade.
+    counts_after: bool
+    # "upgrade", "buy new", "not needed", "not a license".
+    path: str
+    note: str
+
+
+@dataclass(frozen=True)
+class UpgradePreview:
+    """What moving to another major release would do to the seats, before anyone buys."""
+
+    current_major: int
+    target_major: int
+    seats_now: int
+    seats_without_upgrades: int
+    seats_with_upgrades: int
+    users_enabled: int
+    licenses: tuple[UpgradeCandidate, ...]
+    summary: str

@@ -19,6 +19,7 @@ from officestatus_client._models import (
     License,
     LoginResult,
     Status,
+    UpgradePreview,
     User,
 )
 
@@ -137,6 +138,27 @@ def sqlite_problem(path: Path) -> str:
         return str(exc)
     answer = "; ".join(str(row[0]) for row in rows)
     return "" if answer == "ok" else answer
+
+
+def preview_text(preview: UpgradePreview) -> str:
+    """An upgrade preview: the summary, then each license's path."""
+    rows = [
+        (c.license_id, c.kind, str(c.seats), f"{c.major_version}.x", c.path, c.note)
+        for c in preview.licenses
+    ]
+    lines = [
+        f"OfficeStatus {preview.current_major} -> {preview.target_major}",
+        f"Seats now: {preview.seats_now}; without upgrades: {preview.seats_without_upgrades}; "
+        f"with every possible upgrade: {preview.seats_with_upgrades}; "
+        f"{_count(preview.users_enabled, 'user')} enabled.",
+        "",
+        table(("LICENSE", "KIND", "SEATS", "FOR", "PATH", "WHY"), rows)
+        if rows
+        else "No licenses are installed.",
+        "",
+        preview.summary,
+    ]
+    return "\n".join(lines)
 
 
 def status_text(status: Status) -> str:

@@ -14,6 +14,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -23,6 +24,7 @@ from officestatus_client._errors import AuthenticationError, OfficeStatusError, 
 from officestatus_client._models import TlsConfig
 from officestatus_client._paths import DEFAULT_ADDRESS
 from officestatus_client._transport import DEFAULT_TIMEOUT
+from officestatus_client._upgrade_request import upgrade_request
 
 ADDRESS_ENV = "OFFICESTATUS_ADDRESS"
 
@@ -124,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the log's hash chain for edited, inserted or deleted records"
     ).set_defaults(run=_audit_verify)
 
+    request = commands.add_parser(
+        "upgrade-request",
+        help="write the file to e-mail Key Metric Software for an upgrade quote",
+    )
+    request.add_argument(
+        "--out", type=Path, help="write it to this new file (default: standard output)"
+    )
+    request.set_defaults(run=_upgrade_request)
+    preview = commands.add_parser(
+        "upgrade-preview",
+        help="what moving to the next major release would do to the seats",
+    )
+    preview.add_argument(
+        "--target-major", type=int, default=0, help="the major release (default: the next)"
+    )
+    preview.set_defaults(run=_upgrade_preview)
+
     backup = commands.add_parser(
         "backup", help="copy the server's database to a file, while the server runs"
     )
@@ -214,6 +233,26 @@ async def _login(args: argparse.Namespace, client: SeatClient) -> tuple[str, boo
     return text, result.granted
 
 
+async def _upgrade_request(args: argparse.Namespace, client: AdminClient) -> str:
+    licenses = await client.list_licenses()
+    status = await client.status()
+    text = _render.to_json(upgrade_request(licenses, status, datetime.now(UTC)))
+    if args.out is None:
+        return text
+    with _new_file(args.out) as out:
+        out.write(text + "\n")
+    seats = sum(lic.seats for lic in licenses)
+    return (
+        f"Upgrade request written to {args.out}: {len(licenses)} licenses ({seats} seats), "
+        "with their signed keys. E-mail it to Key Metric Software for a quote."
+    )
+
+
+async def _upgrade_preview(args: argparse.Namespace, client: AdminClient) -> str:
+    preview = await client.preview_upgrade(args.target_major)
+    return _render.to_json(preview) if args.json else _render.preview_text(preview)
+
+
 async def _audit_verify(args: argparse.Namespace, client: AdminClient) -> str:
     report = await client.verify_audit()
     if args.json:
@@ -247,9 +286,9 @@ def _read_input(args: argparse.Namespace) -> None:
         args.key_text = _read_text(args.file)
     if hasattr(args, "names"):
         args.user_names = _names(args)
-    target = getattr(args, "target", None)
-    if target is not None and target.exists():
-        raise UsageError(f"{target} exists already; name a new file")
+    for target in (getattr(args, "target", None), getattr(args, "out", None)):
+        if target is not None and target.exists():
+            raise UsageError(f"{target} exists already; name a new file")
 
 
 def _read_text(name: str) -> str:
@@ -271,6 +310,14 @@ def _names(args: argparse.Namespace) -> list[str]:
     if not names:
         raise UsageError("name at least one user, or give --from-file with names in it")
     return names
+
+
+def _new_file(path: Path) -> TextIO:
+    """A new text file; refuses to replace one that appeared meanwhile."""
+    try:
+        return path.open("x", encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {_os_reason(err)}") from None
 
 
 def _os_reason(err: Exception) -> str:

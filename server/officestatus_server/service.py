@@ -24,8 +24,14 @@ from officestatus_server.core.model import Change, ClockSetBack, Deny, Installed
 from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import SessionTable
 from officestatus_server.core.status import StatusView, status_view
+from officestatus_server.core.upgrade import Preview, preview_upgrade
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
-from officestatus_server.errors import KeyRejected, LicenseServerError, StorageError
+from officestatus_server.errors import (
+    InvalidInput,
+    KeyRejected,
+    LicenseServerError,
+    StorageError,
+)
 from officestatus_server.storage.base import Store, StoredLicense
 
 log = logging.getLogger("officestatus.service")
@@ -280,10 +286,16 @@ class LicenseService:
 
     async def remove_license(self, license_id: str, force: bool) -> InstalledLicense:
         """Remove a license (forced: even when users end up over capacity)."""
-        removed = self.registry.license(license_id)
-        await self._change(lambda r, now: licensing.plan_remove(r, license_id, force, now))
-        assert removed is not None  # plan_remove refused otherwise
-        return removed
+        removed: list[InstalledLicense] = []
+
+        def plan(registry: Registry, now: datetime) -> Change:
+            change = licensing.plan_remove(registry, license_id, force, now)
+            # Read under the change lock, from the registry the removal is planned on.
+            removed.extend(lic for lic in registry.licenses if lic.license_id == license_id)
+            return change
+
+        await self._change(plan)
+        return removed[0]
 
     async def add_users(self, names: list[str], enable: bool) -> list[User]:
         """Add users, enabled at once if asked."""
@@ -322,6 +334,23 @@ class LicenseService:
     async def verify_audit(self) -> ChainReport:
         """Check the audit log's hash chain."""
         return await self._store.verify_audit()
+
+    def preview_upgrade(self, target_major: int) -> Preview:
+        """What moving to another major release would do to the seats."""
+        registry = self.registry
+        target = target_major or registry.major + 1
+        if target <= registry.major:
+            raise InvalidInput(
+                f"Preview a later major release than this server's {registry.major}.",
+                reason="TARGET_MAJOR_INVALID",
+            )
+        return preview_upgrade(
+            ((lic.license_id, lic.key) for lic in registry.licenses),
+            registry.major,
+            target,
+            registry.seats,
+            registry.enabled_count(),
+        )
 
     async def backup(self, target: Path) -> None:
         """A consistent copy of the database, taken while serving."""

@@ -40,6 +40,7 @@ class License(_message.Message):
     NOT_COUNTING_REASON_FIELD_NUMBER: _builtins.int
     INSTALLATION_ID_FIELD_NUMBER: _builtins.int
     EVALUATION_UNTIL_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
     license_id: _builtins.str
     product: _builtins.str
     major_version: _builtins.int
@@ -63,6 +64,10 @@ class License(_message.Message):
     installation_id: _builtins.str
     """For an evaluation extension: the installation it is bound to and the new end."""
     evaluation_until: _builtins.str
+    key: _builtins.str
+    """The signed key text, as installed: an upgrade request carries it, so the vendor can
+    verify every claim in it.
+    """
     def __init__(
         self,
         *,
@@ -81,10 +86,11 @@ class License(_message.Message):
         not_counting_reason: _builtins.str = ...,
         installation_id: _builtins.str = ...,
         evaluation_until: _builtins.str = ...,
+        key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "customer", b"customer", "evaluation_until", b"evaluation_until", "installation_id", b"installation_id", "installed_at", b"installed_at", "issue_date", b"issue_date", "kind", b"kind", "license_id", b"license_id", "major_version", b"major_version", "not_counting_reason", b"not_counting_reason", "product", b"product", "purchase_date", b"purchase_date", "seats", b"seats", "signing_key_id", b"signing_key_id", "upgrades_license_id", b"upgrades_license_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "customer", b"customer", "evaluation_until", b"evaluation_until", "installation_id", b"installation_id", "installed_at", b"installed_at", "issue_date", b"issue_date", "key", b"key", "kind", b"kind", "license_id", b"license_id", "major_version", b"major_version", "not_counting_reason", b"not_counting_reason", "product", b"product", "purchase_date", b"purchase_date", "seats", b"seats", "signing_key_id", b"signing_key_id", "upgrades_license_id", b"upgrades_license_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -751,3 +757,107 @@ class BackupResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BackupResponse: _TypeAlias = BackupResponse  # noqa: Y015
+
+@_typing.final
+class PreviewUpgradeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_MAJOR_FIELD_NUMBER: _builtins.int
+    target_major: _builtins.int
+    """The major release to preview; 0 means the next one."""
+    def __init__(
+        self,
+        *,
+        target_major: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["target_major", b"target_major"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewUpgradeRequest: _TypeAlias = PreviewUpgradeRequest  # noqa: Y015
+
+@_typing.final
+class UpgradeCandidate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENSE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SEATS_FIELD_NUMBER: _builtins.int
+    MAJOR_VERSION_FIELD_NUMBER: _builtins.int
+    COUNTS_AFTER_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    license_id: _builtins.str
+    kind: _builtins.str
+    seats: _builtins.int
+    major_version: _builtins.int
+    counts_after: _builtins.bool
+    """Whether its seats count under the target release as it is, without an upgrade."""
+    path: _builtins.str
+    """"upgrade", "buy new", "not needed", "not a license"."""
+    note: _builtins.str
+    """Why, in a sentence."""
+    def __init__(
+        self,
+        *,
+        license_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        seats: _builtins.int = ...,
+        major_version: _builtins.int = ...,
+        counts_after: _builtins.bool = ...,
+        path: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts_after", b"counts_after", "kind", b"kind", "license_id", b"license_id", "major_version", b"major_version", "note", b"note", "path", b"path", "seats", b"seats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpgradeCandidate: _TypeAlias = UpgradeCandidate  # noqa: Y015
+
+@_typing.final
+class PreviewUpgradeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_MAJOR_FIELD_NUMBER: _builtins.int
+    TARGET_MAJOR_FIELD_NUMBER: _builtins.int
+    SEATS_NOW_FIELD_NUMBER: _builtins.int
+    SEATS_WITHOUT_UPGRADES_FIELD_NUMBER: _builtins.int
+    SEATS_WITH_UPGRADES_FIELD_NUMBER: _builtins.int
+    USERS_ENABLED_FIELD_NUMBER: _builtins.int
+    LICENSES_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    current_major: _builtins.int
+    target_major: _builtins.int
+    seats_now: _builtins.int
+    seats_without_upgrades: _builtins.int
+    """Seats under the target release if nothing is upgraded or bought."""
+    seats_with_upgrades: _builtins.int
+    """Seats if every license that can be upgraded is."""
+    users_enabled: _builtins.int
+    summary: _builtins.str
+    """One paragraph a person reads."""
+    @_builtins.property
+    def licenses(self) -> _containers.RepeatedCompositeFieldContainer[Global___UpgradeCandidate]: ...
+    def __init__(
+        self,
+        *,
+        current_major: _builtins.int = ...,
+        target_major: _builtins.int = ...,
+        seats_now: _builtins.int = ...,
+        seats_without_upgrades: _builtins.int = ...,
+        seats_with_upgrades: _builtins.int = ...,
+        users_enabled: _builtins.int = ...,
+        licenses: _abc.Iterable[Global___UpgradeCandidate] | None = ...,
+        summary: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_major", b"current_major", "licenses", b"licenses", "seats_now", b"seats_now", "seats_with_upgrades", b"seats_with_upgrades", "seats_without_upgrades", b"seats_without_upgrades", "summary", b"summary", "target_major", b"target_major", "users_enabled", b"users_enabled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewUpgradeResponse: _TypeAlias = PreviewUpgradeResponse  # noqa: Y015

@@ -89,6 +89,11 @@ class AdminServiceStub:
                 request_serializer=officestatus_dot_admin_dot_admin__service__pb2.BackupRequest.SerializeToString,
                 response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.BackupResponse.FromString,
                 _registered_method=True)
+        self.PreviewUpgrade = channel.unary_unary(
+                '/officestatus.admin.AdminService/PreviewUpgrade',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -163,6 +168,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewUpgrade(self, request, context):
+        """What moving to another major release would do to the seats, before anyone buys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -220,6 +232,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.Backup,
                     request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.BackupRequest.FromString,
                     response_serializer=officestatus_dot_admin_dot_admin__service__pb2.BackupResponse.SerializeToString,
+            ),
+            'PreviewUpgrade': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewUpgrade,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -519,6 +536,33 @@ class AdminService:
             '/officestatus.admin.AdminService/Backup',
             officestatus_dot_admin_dot_admin__service__pb2.BackupRequest.SerializeToString,
             officestatus_dot_admin_dot_admin__service__pb2.BackupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewUpgrade(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/PreviewUpgrade',
+            officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,8 @@ class AdminServiceStub:
     """A consistent copy of the database (SQLite online backup), taken while the server
     runs, streamed in chunks.
     """
+    PreviewUpgrade: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.PreviewUpgradeRequest, _admin_service_pb2.PreviewUpgradeResponse]
+    """What moving to another major release would do to the seats, before anyone buys."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -68,6 +70,8 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """A consistent copy of the database (SQLite online backup), taken while the server
     runs, streamed in chunks.
     """
+    PreviewUpgrade: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.PreviewUpgradeRequest, _admin_service_pb2.PreviewUpgradeResponse]  # type: ignore[assignment]
+    """What moving to another major release would do to the seats, before anyone buys."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -150,5 +154,13 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """A consistent copy of the database (SQLite online backup), taken while the server
         runs, streamed in chunks.
         """
+
+    @_abc_1.abstractmethod
+    def PreviewUpgrade(
+        self,
+        request: _admin_service_pb2.PreviewUpgradeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.PreviewUpgradeResponse, _abc.Awaitable[_admin_service_pb2.PreviewUpgradeResponse]]:
+        """What moving to another major release would do to the seats, before anyone buys."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -7,6 +7,7 @@
     officestatus-vendor extend --signing-key FILE --installation-id ID --until DATE
         --customer NAME [--license-id ID] [--major N] [--out FILE]
     officestatus-vendor inspect [FILE | -] [--trust PUBFILE ...] [--json]
+    officestatus-vendor quote | upgrade | price   (see cli/vendor_upgrade.py)
 
 All key logic lives in `officestatus_server.core.keys`; this module only reads arguments
 and files and prints. An expected failure prints ``error: <message> (<REASON>)`` on
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for all four commands."""
+    """The argument parser for all the commands."""
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Make vendor signing keys and issue OfficeStatus license keys.",
@@ -200,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     inspect.set_defaults(handler=_cmd_inspect)
+    # Imported here: the upgrade commands use this module's helpers.
+    from officestatus_server.cli.vendor_upgrade import add_commands
+
+    add_commands(commands)
     return parser
 
 

@@ -29,11 +29,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from officestatus_server.core.keys import LicenseKind
+from officestatus_server.core.keys import LicenseKey, LicenseKind
 from officestatus_server.core.versions import Version
 from officestatus_server.errors import InvalidInput
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
 SEGMENTS = ("nonprofit", "education", "government")
 
 
@@ -136,7 +137,7 @@ class Quote:
     @property
     def total(self) -> Decimal:
         """What the customer pays in all."""
-        return sum((line.price for line in self.lines), Decimal(0))
+        return sum((line.price for line in self.lines), ZERO)
 
 
 def months_before(day: date, months: int) -> date:
@@ -165,6 +166,11 @@ def full_fee(holding: Holding, fees: Fees) -> Decimal:
     return fees.seat * holding.seats
 
 
+def _percent(value: Decimal) -> str:
+    """40 as "40", 12.50 as "12.5": never "4E+1"."""
+    return format(value.normalize(), "f")
+
+
 def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
@@ -174,16 +180,16 @@ def decide(holding: Holding, target: TargetRelease, policy: Policy) -> QuoteLine
     fees = policy.fees_for(target.major)
     full = _money(full_fee(holding, fees))
     if not holding.verified:
-        return QuoteLine(holding, Outcome.NOT_ELIGIBLE, Decimal(0), f"not valid: {holding.problem}")
+        return QuoteLine(holding, Outcome.NOT_ELIGIBLE, ZERO, f"not valid: {holding.problem}")
     if not holding.kind.carries_seats:
         return QuoteLine(
-            holding, Outcome.NOT_ELIGIBLE, Decimal(0), "an evaluation extension is no license"
+            holding, Outcome.NOT_ELIGIBLE, ZERO, "an evaluation extension is no license"
         )
     if holding.major >= target.major:
         return QuoteLine(
             holding,
             Outcome.NOT_NEEDED,
-            Decimal(0),
+            ZERO,
             f"a {holding.major}.x license already covers OfficeStatus {target.major}"
             if holding.major == target.major
             else f"a {holding.major}.x license is newer than OfficeStatus {target.major}",
@@ -196,14 +202,17 @@ def decide(holding: Holding, target: TargetRelease, policy: Policy) -> QuoteLine
             f"received free ({holding.kind.value}): not eligible for a free or discounted "
             "upgrade; a new license at the full fee",
         )
-    covered_until = policy.protection.get(holding.license_id) or policy.protection.get(
-        holding.customer
-    )
+    # An agreement for the license or for the customer: either one that covers will do.
+    agreements = [
+        policy.protection.get(holding.license_id),
+        policy.protection.get(holding.customer),
+    ]
+    covered_until = max((d for d in agreements if d is not None), default=None)
     if covered_until is not None and covered_until >= target.released:
         return QuoteLine(
             holding,
             Outcome.FREE,
-            Decimal(0),
+            ZERO,
             f"upgrade protection until {covered_until.isoformat()} covers the release on "
             f"{target.released.isoformat()}",
         )
@@ -213,7 +222,7 @@ def decide(holding: Holding, target: TargetRelease, policy: Policy) -> QuoteLine
         return QuoteLine(
             holding,
             Outcome.FREE,
-            Decimal(0),
+            ZERO,
             f"purchased {holding.purchase_date.isoformat()}, on or after "
             f"{window_start.isoformat()}: within {policy.free_window_months} months before the "
             f"{since} on {target.reference.isoformat()}",
@@ -224,7 +233,7 @@ def decide(holding: Holding, target: TargetRelease, policy: Policy) -> QuoteLine
         holding,
         Outcome.DISCOUNTED,
         price,
-        f"a valid {holding.major}.x license: {policy.upgrade_percent.normalize()}% of the full "
+        f"a valid {holding.major}.x license: {_percent(policy.upgrade_percent)}% of the full "
         f"fee {full}{whole}",
     )
 
@@ -274,26 +283,27 @@ def new_license_price(
     if not discounts:
         return _money(full), "full fee"
     percent, name = max(discounts)
-    return _money(
-        full * (100 - percent) / 100
-    ), f"{name}: {percent.normalize()}% off {_money(full)}"
+    return _money(full * (100 - percent) / 100), f"{name}: {_percent(percent)}% off {_money(full)}"
 
 
 def policy_from_mapping(raw: Mapping[str, Any]) -> Policy:
     """A policy from a parsed configuration file (TOML); InvalidInput says what is wrong."""
     try:
         fees = {
-            int(major): Fees(Decimal(str(f["seat"])), Decimal(str(f["site"])))
+            int(major): Fees(_amount(f["seat"]), _amount(f["site"]))
             for major, f in dict(raw["fees"]).items()
         }
         discounts = dict(raw.get("discounts", {}))
+        window = raw.get("free_window_months", 3)
+        if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 120:
+            raise ValueError("free_window_months is a whole number of months, 0 to 120")
         policy = Policy(
             fees=fees,
             currency=str(raw.get("currency", "EUR")),
-            upgrade_percent=Decimal(str(raw.get("upgrade_percent", 50))),
-            free_window_months=int(raw.get("free_window_months", 3)),
-            segment_percent={s: Decimal(str(discounts[s])) for s in SEGMENTS if s in discounts},
-            crossgrade_percent=Decimal(str(discounts.get("crossgrade", 0))),
+            upgrade_percent=_percentage(raw.get("upgrade_percent", 50)),
+            free_window_months=window,
+            segment_percent={s: _percentage(discounts[s]) for s in SEGMENTS if s in discounts},
+            crossgrade_percent=_percentage(discounts.get("crossgrade", 0)),
             protection={
                 str(k): v if isinstance(v, date) else date.fromisoformat(str(v))
                 for k, v in dict(raw.get("upgrade_protection", {})).items()
@@ -302,13 +312,136 @@ def policy_from_mapping(raw: Mapping[str, Any]) -> Policy:
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise InvalidInput(
             f"The policy file is incomplete or wrong ({exc!s}); it needs [fees.N] with seat "
-            "and site for every major release quoted.",
+            "and site for every major release quoted, percentages from 0 to 100, and a "
+            "window in whole months.",
             reason="POLICY_INVALID",
         ) from None
-    percents = [policy.upgrade_percent, policy.crossgrade_percent, *policy.segment_percent.values()]
-    if any(not 0 <= p <= 100 for p in percents) or policy.free_window_months < 0:
-        raise InvalidInput(
-            "Percentages in the policy lie between 0 and 100, and the window is not negative.",
-            reason="POLICY_INVALID",
-        )
     return policy
+
+
+def _amount(value: object) -> Decimal:
+    """A fee: a finite amount, not negative."""
+    amount = Decimal(str(value))
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"a fee must be an amount of 0 or more, not {value!r}")
+    return amount
+
+
+def _percentage(value: object) -> Decimal:
+    """A percentage: finite, from 0 to 100."""
+    if isinstance(value, bool):
+        raise ValueError("a percentage is a number")
+    percent = Decimal(str(value))
+    if not percent.is_finite() or not 0 <= percent <= 100:
+        raise ValueError(f"a percentage lies between 0 and 100, not {value!r}")
+    return percent
+
+
+class UpgradePath(StrEnum):
+    """What a customer does with one license to run the target release."""
+
+    UPGRADE = "upgrade"
+    BUY_NEW = "buy new"
+    NOT_NEEDED = "not needed"
+    NOT_A_LICENSE = "not a license"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One installed license, seen from the target release."""
+
+    license_id: str
+    kind: str
+    seats: int
+    major: int
+    counts_after: bool
+    path: UpgradePath
+    note: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What moving to a target release does to a server's seats, before anyone buys."""
+
+    current_major: int
+    target_major: int
+    seats_now: int
+    seats_without_upgrades: int
+    seats_with_upgrades: int
+    users_enabled: int
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def summary(self) -> str:
+        """One paragraph a person reads."""
+        text = (
+            f"Under OfficeStatus {self.target_major}, {self.seats_without_upgrades} of today's "
+            f"{self.seats_now} seats would count without upgrades"
+        )
+        short = self.users_enabled - self.seats_without_upgrades
+        if short > 0:
+            text += f", leaving {short} of {self.users_enabled} enabled users without a seat"
+        text += (
+            f". Upgrading every license that can be upgraded gives {self.seats_with_upgrades} "
+            "seats; whether an upgrade is free or discounted depends on the purchase date "
+            "and the release date (ask Key Metric Software for a quote)."
+        )
+        return text
+
+
+def preview_upgrade(
+    installed: Iterable[tuple[str, LicenseKey | None]],
+    current_major: int,
+    target_major: int,
+    seats_now: int,
+    users_enabled: int,
+) -> Preview:
+    """See installed licenses (id, verified key or None) from the target release."""
+    candidates = [_candidate(license_id, key, target_major) for license_id, key in installed]
+    without = sum(c.seats for c in candidates if c.counts_after)
+    upgraded = without + sum(c.seats for c in candidates if c.path is UpgradePath.UPGRADE)
+    return Preview(
+        current_major,
+        target_major,
+        seats_now,
+        without,
+        upgraded,
+        users_enabled,
+        tuple(candidates),
+    )
+
+
+def _candidate(license_id: str, key: LicenseKey | None, target_major: int) -> Candidate:
+    if key is None:
+        return Candidate(
+            license_id, "", 0, 0, False, UpgradePath.NOT_A_LICENSE, "the key no longer verifies"
+        )
+    if not key.kind.carries_seats:
+        return Candidate(
+            license_id,
+            key.kind.value,
+            0,
+            key.major_version,
+            False,
+            UpgradePath.NOT_A_LICENSE,
+            "an evaluation extension carries no seats",
+        )
+    base = (license_id, key.kind.value, key.seats, key.major_version)
+    if key.major_version >= target_major:
+        return Candidate(*base, True, UpgradePath.NOT_NEEDED, "already a license for that release")
+    if key.kind.is_free:
+        return Candidate(
+            *base,
+            False,
+            UpgradePath.BUY_NEW,
+            f"received free ({key.kind.value}): not eligible for an upgrade; a new license is "
+            "needed",
+        )
+    whole = "; a site license is upgraded whole" if key.kind is LicenseKind.SITE else ""
+    return Candidate(
+        *base,
+        False,
+        UpgradePath.UPGRADE,
+        f"a {key.major_version}.x license: eligible for an upgrade (free if bought within "
+        f"the free window before the release, otherwise at a discount){whole}",
+    )

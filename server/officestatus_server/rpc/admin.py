@@ -165,6 +165,15 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             head_hash=report.head_hash,
         )
 
+    @rpc_errors
+    async def PreviewUpgrade(
+        self, request: pb.PreviewUpgradeRequest, context: Context
+    ) -> pb.PreviewUpgradeResponse:
+        """What moving to another major release would do to the seats."""
+        if not 0 <= request.target_major <= 99:
+            raise InvalidInput("The target major version must be 1 to 99.", "TARGET_MAJOR_INVALID")
+        return convert.preview_message(self._service.preview_upgrade(request.target_major))
+
     async def Backup(
         self, request: pb.BackupRequest, context: Context
     ) -> AsyncIterator[pb.BackupResponse]:

@@ -10,6 +10,7 @@ from officestatus_server.core.licensing import Registry, not_counting_reason
 from officestatus_server.core.model import InstalledLicense, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.status import StatusView
+from officestatus_server.core.upgrade import Preview
 
 
 def _iso(value: date | datetime | None) -> str:
@@ -38,6 +39,7 @@ def license_message(lic: InstalledLicense, registry: Registry) -> pb.License:
         msg.signing_key_id = key.signing_key_id
         msg.installation_id = key.installation_id or ""
         msg.evaluation_until = _iso(key.evaluation_until)
+    msg.key = lic.key_text
     return msg
 
 
@@ -98,4 +100,29 @@ def audit_message(record: ChainedRecord) -> pb.AuditRecord:
         result=entry.result,
         hash=record.hash,
         previous_hash=record.previous_hash,
+    )
+
+
+def preview_message(preview: Preview) -> pb.PreviewUpgradeResponse:
+    """An upgrade preview."""
+    return pb.PreviewUpgradeResponse(
+        current_major=preview.current_major,
+        target_major=preview.target_major,
+        seats_now=preview.seats_now,
+        seats_without_upgrades=preview.seats_without_upgrades,
+        seats_with_upgrades=preview.seats_with_upgrades,
+        users_enabled=preview.users_enabled,
+        licenses=[
+            pb.UpgradeCandidate(
+                license_id=c.license_id,
+                kind=c.kind,
+                seats=c.seats,
+                major_version=c.major,
+                counts_after=c.counts_after,
+                path=c.path.value,
+                note=c.note,
+            )
+            for c in preview.candidates
+        ],
+        summary=preview.summary,
     )
