@@ -106,6 +106,19 @@ class Registry:
     licenses: tuple[InstalledLicense, ...] = ()
     users: Mapping[str, User] = field(default_factory=dict)
     major: int = SERVER_MAJOR
+    # Kept up to date by `apply` rather than counted again: with 100,000 users a count
+    # per change would cost more than the change. Counted when not given.
+    enabled_total: int = -1
+    last_seq: int = -1
+
+    def __post_init__(self) -> None:
+        if self.enabled_total < 0:
+            object.__setattr__(
+                self, "enabled_total", sum(1 for u in self.users.values() if u.enabled)
+            )
+        if self.last_seq < 0:
+            seqs = (u.enable_seq or 0 for u in self.users.values())
+            object.__setattr__(self, "last_seq", max(seqs, default=0))
 
     @classmethod
     def build(
@@ -141,10 +154,10 @@ class Registry:
         """Each enabled user's place in the enable order, from 0."""
         return {k: i for i, k in enumerate(self.enabled_order)}
 
-    @cached_property
+    @property
     def next_seq(self) -> int:
         """The enable sequence number the next enabled user gets."""
-        return max((u.enable_seq or 0 for u in self.users.values()), default=0) + 1
+        return self.last_seq + 1
 
     @cached_property
     def _evaluation_end(self) -> datetime:
@@ -190,7 +203,12 @@ class Registry:
 
     def enabled_count(self) -> int:
         """How many users are enabled."""
-        return len(self.enabled_order)
+        return self.enabled_total
+
+    @property
+    def oversubscribed(self) -> bool:
+        """More users are enabled than there are seats (only then does order matter)."""
+        return self.enabled_total > self.seats
 
     def seats_used(self, now: datetime) -> int:
         """Enabled users holding a seat (all of them during an evaluation)."""
@@ -201,7 +219,7 @@ class Registry:
     def over_capacity(self, now: datetime) -> list[str]:
         """Names of enabled users beyond the seats, in enable order. With no seats at all
         nobody is "over capacity": logins are refused as not licensed or evaluation expired."""
-        if self.seats == 0 or self.evaluation(now).active:
+        if self.seats == 0 or not self.oversubscribed or self.evaluation(now).active:
             return []
         return [self.users[k].name for k in self.enabled_order[self.seats :]]
 
@@ -210,16 +228,18 @@ class Registry:
         dates = [lic.key.purchase_date for lic in self.counting if lic.key is not None]
         return support_until(max(dates)) if dates else None
 
-    def seats_phrase(self, now: datetime) -> str:
-        """ "35 of 35 seats in use", or the evaluation's state."""
+    def seats_phrase(self, now: datetime, enabled: int | None = None) -> str:
+        """ "35 of 35 seats in use", or the evaluation's state; `enabled` says it for
+        another number of enabled users (after a change still being planned)."""
         evaluation = self.evaluation(now)
+        enabled = self.enabled_count() if enabled is None else enabled
         if evaluation.active:
             return (
                 f"evaluation, {_count(evaluation.days_left, 'day')} left: "
-                f"{_count(self.enabled_count(), 'user')} enabled, no seat limit"
+                f"{_count(enabled, 'user')} enabled, no seat limit"
             )
-        phrase = f"{self.seats_used(now)} of {self.seats} seats in use"
-        over = self.enabled_count() - self.seats
+        phrase = f"{min(enabled, self.seats)} of {self.seats} seats in use"
+        over = enabled - self.seats
         if over > 0 and self.seats > 0:
             phrase += f", {_count(over, 'enabled user')} over capacity"
         if evaluation.expired and self.seats == 0:
@@ -233,14 +253,21 @@ class Registry:
         removed = set(change.remove_licenses)
         licenses = tuple(lic for lic in self.licenses if lic.license_id not in removed)
         users = dict(self.users)
+        enabled, last_seq = self.enabled_total, self.last_seq
         for user in change.put_users:
-            users[name_key(user.name)] = user
+            key = name_key(user.name)
+            before = users.get(key)
+            enabled += int(user.enabled) - int(before is not None and before.enabled)
+            last_seq = max(last_seq, user.enable_seq or 0)
+            users[key] = user
         installation = self.installation
         if change.evaluation_ended_at is not None and installation.evaluation_ended_at is None:
             installation = replace(installation, evaluation_ended_at=change.evaluation_ended_at)
         if change.clock_set_back is not None and installation.clock_set_back is None:
             installation = replace(installation, clock_set_back=change.clock_set_back)
-        return Registry(installation, licenses + change.add_licenses, users, self.major)
+        return Registry(
+            installation, licenses + change.add_licenses, users, self.major, enabled, last_seq
+        )
 
 
 def watch_clock(
@@ -333,7 +360,8 @@ def standing(registry: Registry, user: User, now: datetime) -> Decision:
             "to install a license.",
             name,
         )
-    if registry.rank[name_key(name)] >= registry.seats:
+    # The enable order is only looked at when there are more enabled users than seats.
+    if registry.oversubscribed and registry.rank[name_key(name)] >= registry.seats:
         return Decision(
             False,
             Deny.OVER_CAPACITY,
@@ -566,9 +594,9 @@ def plan_enable(registry: Registry, raw_names: Iterable[str], now: datetime) -> 
         replace(u, enabled=True, enabled_at=now, enable_seq=seq + i)
         for i, u in enumerate(to_enable)
     )
-    after = registry.apply(Change(audit=None, put_users=put))
+    enabled_after = registry.enabled_count() + len(put)
     result = f"enabled {_count(len(put), 'user')} ({len(users) - len(put)} already enabled); " + (
-        after.seats_phrase(now)
+        registry.seats_phrase(now, enabled_after)
     )
     return Change(
         audit=AuditEntry(now, "users.enable", _subject([u.name for u in users]), result),
@@ -583,9 +611,9 @@ def plan_disable(registry: Registry, raw_names: Iterable[str], now: datetime) ->
     put = tuple(
         replace(u, enabled=False, enabled_at=None, enable_seq=None) for u in users if u.enabled
     )
-    after = registry.apply(Change(audit=None, put_users=put))
+    enabled_after = registry.enabled_count() - len(put)
     result = f"disabled {_count(len(put), 'user')} ({len(users) - len(put)} already disabled); " + (
-        after.seats_phrase(now)
+        registry.seats_phrase(now, enabled_after)
     )
     return Change(
         audit=AuditEntry(now, "users.disable", _subject([u.name for u in users]), result),

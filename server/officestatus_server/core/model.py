@@ -53,7 +53,7 @@ class InstalledLicense:
     problem: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class User:
     """A user as the admin sees it. `enable_seq` orders who holds seats first."""
 

@@ -47,9 +47,11 @@ def name_key(name: str) -> str:
     """The form two names are compared in: each character upper-cased on its own.
 
     Windows compares account names through a one-to-one upper-case table, so "Straße" and
-    "STRASSE" are two accounts there; full case folding would make them one.
+    "STRASSE" are two accounts there; full case folding would make them one. Accents are
+    taken apart first and put together after, so "İ" and "i̇" (i with a dot above) meet.
     """
-    return "".join(_upper(c) for c in name)
+    decomposed = unicodedata.normalize("NFD", name)
+    return unicodedata.normalize("NFC", "".join(_upper(c) for c in decomposed))
 
 
 def _upper(ch: str) -> str:
