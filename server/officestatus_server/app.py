@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from google.protobuf.internal import api_implementation
+
 from officestatus_server.config import ServerConfig
 from officestatus_server.core.keys import TrustStore
 from officestatus_server.errors import InvalidInput, PreconditionFailed
@@ -20,6 +22,11 @@ from officestatus_server.service import Clock, LicenseService, utc_now
 from officestatus_server.storage.sqlite import SqliteStore
 
 log = logging.getLogger("officestatus.server")
+
+
+def protobuf_backend() -> str:
+    """Which protobuf implementation runs: "upb" (fast, C) or "python" (slow)."""
+    return str(api_implementation.Type())
 
 
 def ensure_admin_token(path: Path) -> str:
@@ -82,6 +89,12 @@ class ServerApp:
 
     async def start(self) -> int:
         """Load the state and start serving; returns the client service's port."""
+        if protobuf_backend() != "upb":
+            log.warning(
+                "protobuf runs on its %r backend, not upb: logins will be slower. Install "
+                "the protobuf wheel for this platform.",
+                protobuf_backend(),
+            )
         await self.service.start()
         config = self.config
         try:

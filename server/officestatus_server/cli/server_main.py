@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from officestatus_server import __version__
-from officestatus_server.app import ServerApp
+from officestatus_server.app import ServerApp, protobuf_backend
 from officestatus_server.config import ServerConfig
 from officestatus_server.errors import LicenseServerError
 
@@ -98,6 +98,7 @@ def _ready(app: ServerApp) -> None:
         *_admin_line(app),
         f"admin token: {app.config.token_path} (officestatus-admin on this machine finds it)",
         f"installation id: {view.installation_id}",
+        f"protobuf backend: {protobuf_backend()}",
         f"licensing: {view.summary}",
     ]
     if view.evaluation_ends_at is not None and view.evaluation:
