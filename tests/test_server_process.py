@@ -32,6 +32,7 @@ async def test_first_start_prints_where_things_are_and_creates_owner_only_files(
         assert f"data directory: {data}" in server.banner
         assert f"admin token: {data / 'admin-token'}" in server.banner
         assert "licensing: evaluation, 30 days left" in server.banner
+        assert "protobuf backend: upb" in server.banner
         for name in ("admin-token", "officestatus.db"):
             mode = stat.S_IMODE((data / name).stat().st_mode)
             assert mode & 0o077 == 0, f"{name} is readable by others: {oct(mode)}"
