@@ -1036,6 +1036,14 @@ def _signed_session(secret: bytes, payload: bytes) -> str:
 
 
 SIGNED_PAYLOADS = {
+    # The format: release|run|nonce|user.
+    "release-huge": b"99999999999999999999|earlier|0|ALICE",
+    "release-negative": b"-5|earlier|0|ALICE",
+    "release-not-a-number": b"Infinity|earlier|0|ALICE",
+    "too-few-parts": b"5|earlier",
+    "not-utf8": b"5|earlier|0|\xff\xfe",
+    "empty": b"",
+    # An older, JSON-shaped payload.
     "release-Infinity": b'{"u":"ALICE","r":Infinity,"run":"earlier","n":"0"}',
     "release-1e400": b'{"u":"ALICE","r":1e400,"run":"earlier","n":"0"}',
     "nested-1400-deep": b"[" * 1400,

@@ -8,6 +8,7 @@ are refused.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 from officestatus_server.errors import InvalidInput
@@ -16,6 +17,11 @@ MAX_NAME_LENGTH = 256
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+# Every login cleans and compares a name: remember the recent ones (pure functions).
+_CACHE = 65536
+
+
+@functools.lru_cache(maxsize=_CACHE)
 def clean_name(raw: str) -> str:
     """The name as it will be stored and shown; raises InvalidInput when it is no name."""
     name = unicodedata.normalize("NFC", raw.strip())
@@ -43,6 +49,7 @@ def first_control_character(text: str) -> str | None:
     return next((c for c in text if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
 
 
+@functools.lru_cache(maxsize=_CACHE)
 def name_key(name: str) -> str:
     """The form two names are compared in: each character upper-cased on its own.
 

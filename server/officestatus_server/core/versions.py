@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import IntEnum
@@ -77,6 +78,7 @@ OLDEST_RELEASE = Release.V3
 NEWEST_RELEASE = Release.V6
 
 
+@functools.lru_cache(maxsize=1024)
 def client_release(client_version: str) -> Release:
     """The protocol release a client speaks, from the version it sends.
 
