@@ -46,6 +46,10 @@ def _safe(deserializer: Callable[[bytes], Any], method: str) -> Callable[[bytes]
 class MalformedRequests(grpc.aio.ServerInterceptor):
     """Turns requests that do not parse into INVALID_ARGUMENT (REQUEST_MALFORMED)."""
 
+    def __init__(self) -> None:
+        # One wrapped handler per method, made at its first call: not one per call.
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any] | None] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -54,8 +58,18 @@ class MalformedRequests(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Wrap the handler's deserializer; the handler itself is unchanged."""
-        handler = await continuation(details)
         method = details.method or "?"
+        if method in self._wrapped:
+            return self._wrapped[method]
+        handler = await continuation(details)
+        wrapped = self._wrap(handler, method)
+        if handler is not None and method.startswith(OUR_SERVICES):
+            self._wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any] | None, method: str
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         # Only our own services: their stream handlers are async generators, which is
         # what the wrapper below assumes (grpc's health Watch writes to its context).
         if (
