@@ -62,5 +62,8 @@ def name_key(name: str) -> str:
 
 
 def _upper(ch: str) -> str:
+    if unicodedata.combining(ch):
+        # A mark stays a mark: the Greek iota below (U+0345) would become a letter.
+        return ch
     upper = ch.upper()
     return upper if len(upper) == 1 else ch
