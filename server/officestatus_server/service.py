@@ -51,6 +51,8 @@ class LoginOutcome:
     """A login decision, with the session it opened (5.x and later, when granted)."""
 
     decision: Decision
+    # When it was decided: the license state a 6.x client is shown is taken at this time.
+    at: datetime
     session_id: str = ""
 
 
@@ -215,8 +217,8 @@ class LicenseService:
         decision = licensing.decide_login(self.registry, user_name, now)
         if decision.granted and release.has_sessions:
             key = name_key(decision.user_name)
-            return LoginOutcome(decision, self.sessions.open(key, now, int(release)))
-        return LoginOutcome(decision)
+            return LoginOutcome(decision, now, self.sessions.open(key, now, int(release)))
+        return LoginOutcome(decision, now)
 
     def heartbeat(self, session_id: str) -> tuple[Decision, Release]:
         """Keep a session alive while its user still holds a seat; also the session's

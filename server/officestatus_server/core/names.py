@@ -57,6 +57,8 @@ def name_key(name: str) -> str:
     "STRASSE" are two accounts there; full case folding would make them one. Accents are
     taken apart first and put together after, so "İ" and "i̇" (i with a dot above) meet.
     """
+    if name.isascii():
+        return name.upper()  # the same, for the names most offices have, and much faster
     decomposed = unicodedata.normalize("NFD", name)
     return unicodedata.normalize("NFC", "".join(_upper(c) for c in decomposed))
 

@@ -7,6 +7,8 @@ the 6.x-only reasons. The release comes from the version the client sends.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from officestatus.licensing import seat_service_pb2 as pb
 from officestatus.licensing import seat_service_pb2_grpc as pb_grpc
 from officestatus_server.core.compat import CAPABILITIES, reason_for
@@ -27,9 +29,8 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
     def __init__(self, service: LicenseService) -> None:
         self._service = service
 
-    def _license_info(self) -> pb.LicenseInfo:
-        service = self._service
-        registry, now = service.registry, service.now()
+    def _license_info(self, now: datetime) -> pb.LicenseInfo:
+        registry = self._service.registry
         evaluation = registry.evaluation(now)
         return pb.LicenseInfo(
             seats_total=registry.seats,
@@ -53,7 +54,7 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
             reply.session_id = outcome.session_id
             reply.heartbeat_interval_seconds = int(self._service.heartbeat_interval.total_seconds())
         if release.has_license_info:
-            reply.license.CopyFrom(self._license_info())
+            reply.license.CopyFrom(self._license_info(outcome.at))
         return reply
 
     @rpc_errors
@@ -64,7 +65,7 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
         # 4.x and 5.x send no version here; both read the 5.x reply (4.x skips field 5).
         version = request.client_version if request.HasField("client_version") else "5"
         release = max(client_release(version), Release.V4)
-        info = self._license_info()
+        info = self._license_info(self._service.now())
         reply = pb.LicenseStatusReply(
             seats_total=info.seats_total,
             seats_used=info.seats_used,
