@@ -1,0 +1,91 @@
+"""scripts/bench.py --smoke runs end to end: every row and every scale figure, with
+positive numbers, and every process it started stopped. It asserts no target: on a shared
+machine the numbers are noise at smoke sizes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# What --smoke measures: each workload on its server, with 4 and with 16 callers.
+WORKLOADS = (
+    "empty/bare",
+    "login-6.x/small",
+    "login-3.x/large",
+    "login-6.x/large",
+    "heartbeat-5.x/large",
+    "license-status-6.x/large",
+)
+CALLERS = (4, 16)
+USERS, ENABLED_AT_START = 200, 100
+
+
+def _ours(pid: int) -> bool:
+    """Whether a process of this run is still there (a reused pid is someone else's)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"bench_load.py" in command or b"officestatus-server" in command
+
+
+def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--smoke", "--json", str(report)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(report.read_text())
+    assert results["error"] is None
+
+    assert "machine: " in done.stdout
+    for key in ("cpu", "cores", "python", "grpcio", "protobuf_backend"):
+        assert results["machine"][key], key
+
+    rows = {row["id"]: row for row in results["rows"]}
+    assert set(rows) == {f"{w}/{c}" for w in WORKLOADS for c in CALLERS}
+    for row in rows.values():
+        assert row["calls"] > 0, row["id"]
+        for key in (
+            "throughput",
+            "p50_ms",
+            "p99_ms",
+            "server_cpu_us_per_call",
+            "throughput_ratio",
+            "p99_ratio",
+        ):
+            assert row[key] > 0, (row["id"], key)
+        assert row["workload"] in done.stdout
+
+    scale = results["scale"]
+    assert scale["startup_seconds"]["large_median"] > 0
+    assert scale["startup_seconds"]["bare"] > 0
+    assert scale["rss_mb"]["at_startup"] > 0
+    admin = scale["admin"]
+    assert admin["bulk_enable"]["seconds"] > 0
+    single = admin["single_enable"]
+    assert single["users"] > 0
+    assert single["seconds"] > 0
+    assert single["projected_seconds"] > 0
+    assert admin["status_before_enable"]["users_enabled"] == ENABLED_AT_START
+    enabled = ENABLED_AT_START + admin["bulk_enable"]["users"] + single["users"]
+    assert admin["status_after_enable"]["users_enabled"] == enabled <= USERS
+    assert admin["status_after_enable"]["p50_ms"] > 0
+
+    # Every target is reported with its number; whether it is met is not asserted.
+    assert len(results["targets"]) == 2 * 2 * len(CALLERS) + len(CALLERS) + 3
+    for target in results["targets"]:
+        assert isinstance(target["met"], bool)
+        assert target["value"] > 0, target["name"]
+        assert target["name"] in done.stdout
+
+    assert results["pids"]
+    assert [pid for pid in results["pids"] if _ours(pid)] == []
