@@ -265,9 +265,16 @@ class Registry:
             installation = replace(installation, evaluation_ended_at=change.evaluation_ended_at)
         if change.clock_set_back is not None and installation.clock_set_back is None:
             installation = replace(installation, clock_set_back=change.clock_set_back)
-        return Registry(
+        after = Registry(
             installation, licenses + change.add_licenses, users, self.major, enabled, last_seq
         )
+        if not change.add_licenses and not change.remove_licenses:
+            # Same licenses: what was derived from them still holds (1,000 licenses are
+            # not walked again after every enable).
+            for derived in _FROM_LICENSES:
+                if derived in self.__dict__:
+                    after.__dict__[derived] = self.__dict__[derived]
+        return after
 
 
 def watch_clock(
@@ -293,6 +300,10 @@ def clock_set_back_change(set_back: ClockSetBack) -> Change:
         audit=AuditEntry(set_back.found, "clock.set_back", "system clock", result),
         clock_set_back=set_back,
     )
+
+
+# Cached properties that depend only on the licenses (and the fixed first start).
+_FROM_LICENSES = ("counting", "seats", "extensions", "_evaluation_end")
 
 
 def _end_of(day: date) -> datetime:
