@@ -940,7 +940,7 @@ BAD_TOKENS: dict[str, tuple[Callable[[str], Metadata], set[grpc.StatusCode], set
         {Code.UNAUTHENTICATED},
         {"ADMIN_TOKEN_INVALID"},
     ),
-    # gRPC itself drops request headers over 16 KiB before any interceptor runs: the
+    # gRPC itself drops request headers over 16 KiB before any handler runs: the
     # refusal is RESOURCE_EXHAUSTED, from gRPC, without our ErrorInfo.
     "huge-100KiB": (
         lambda t: (("authorization", "Bearer " + "x" * 100 * 1024),),

@@ -2,60 +2,20 @@
 
 from __future__ import annotations
 
-import hmac
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
-
-import grpc
 
 from officestatus.admin import admin_service_pb2 as pb
 from officestatus.admin import admin_service_pb2_grpc as pb_grpc
 from officestatus_server.core.model import User
-from officestatus_server.errors import InvalidInput, LicenseServerError, Unauthenticated
+from officestatus_server.errors import InvalidInput
 from officestatus_server.rpc import convert
-from officestatus_server.rpc.errors import Context, rpc_errors, to_status
+from officestatus_server.rpc.errors import Context
 from officestatus_server.service import LicenseService
 
-ADMIN_SERVICE_PREFIX = "/officestatus.admin.AdminService/"
 MAX_AUDIT = 10_000
 BACKUP_CHUNK = 1024 * 1024
-
-
-class AdminAuth(grpc.aio.ServerInterceptor):
-    """Refuses every AdminService call without the admin token (compared in constant time)."""
-
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Pass admin calls with the right token, and every other service's calls."""
-        method: str = details.method or ""
-        if not method.startswith(ADMIN_SERVICE_PREFIX):
-            return await continuation(details)
-        sent = dict(details.invocation_metadata or ()).get("authorization", "")
-        sent_bytes = sent.encode() if isinstance(sent, str) else bytes(sent)
-        if hmac.compare_digest(sent_bytes, self._expected):
-            return await continuation(details)
-        error = Unauthenticated(
-            "This admin call needs the server's admin token: run officestatus-admin on the "
-            "server's machine, or pass the token file with --token-file."
-            if not sent
-            else "The admin token is wrong. Use the token from the server's data directory.",
-            reason="ADMIN_TOKEN_MISSING" if not sent else "ADMIN_TOKEN_INVALID",
-        )
-
-        async def refuse(request: Any, context: Context) -> None:
-            await context.abort_with_status(to_status(error))
-
-        return grpc.unary_unary_rpc_method_handler(refuse)
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
@@ -73,7 +33,6 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         service = self._service
         return convert.users_message(users, service.registry, service.now())
 
-    @rpc_errors
     async def InstallLicense(
         self, request: pb.InstallLicenseRequest, context: Context
     ) -> pb.InstallLicenseResponse:
@@ -83,7 +42,6 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             license=convert.license_message(lic, self._service.registry), status=self._status()
         )
 
-    @rpc_errors
     async def RemoveLicense(
         self, request: pb.RemoveLicenseRequest, context: Context
     ) -> pb.RemoveLicenseResponse:
@@ -94,7 +52,6 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             license=convert.license_message(lic, before), status=self._status()
         )
 
-    @rpc_errors
     async def ListLicenses(
         self, request: pb.ListLicensesRequest, context: Context
     ) -> pb.ListLicensesResponse:
@@ -104,13 +61,11 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             licenses=[convert.license_message(lic, registry) for lic in registry.licenses]
         )
 
-    @rpc_errors
     async def AddUsers(self, request: pb.AddUsersRequest, context: Context) -> pb.AddUsersResponse:
         """Add users, enabled at once if asked."""
         users = await self._service.add_users(list(request.user_names), request.enable)
         return pb.AddUsersResponse(users=self._users(users), status=self._status())
 
-    @rpc_errors
     async def EnableUsers(
         self, request: pb.EnableUsersRequest, context: Context
     ) -> pb.EnableUsersResponse:
@@ -118,7 +73,6 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         users = await self._service.enable_users(list(request.user_names))
         return pb.EnableUsersResponse(users=self._users(users), status=self._status())
 
-    @rpc_errors
     async def DisableUsers(
         self, request: pb.DisableUsersRequest, context: Context
     ) -> pb.DisableUsersResponse:
@@ -126,21 +80,18 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         users = await self._service.disable_users(list(request.user_names))
         return pb.DisableUsersResponse(users=self._users(users), status=self._status())
 
-    @rpc_errors
     async def ListUsers(
         self, request: pb.ListUsersRequest, context: Context
     ) -> pb.ListUsersResponse:
         """All users, by name."""
         return pb.ListUsersResponse(users=self._users(self._service.users()))
 
-    @rpc_errors
     async def GetStatus(
         self, request: pb.GetStatusRequest, context: Context
     ) -> pb.GetStatusResponse:
         """The licensing state, explained."""
         return pb.GetStatusResponse(status=self._status())
 
-    @rpc_errors
     async def ListAudit(
         self, request: pb.ListAuditRequest, context: Context
     ) -> pb.ListAuditResponse:
@@ -152,7 +103,6 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         entries = await self._service.audit(request.limit or 100)
         return pb.ListAuditResponse(records=[convert.audit_message(e) for e in entries])
 
-    @rpc_errors
     async def VerifyAudit(
         self, request: pb.VerifyAuditRequest, context: Context
     ) -> pb.VerifyAuditResponse:
@@ -165,7 +115,6 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             head_hash=report.head_hash,
         )
 
-    @rpc_errors
     async def PreviewUpgrade(
         self, request: pb.PreviewUpgradeRequest, context: Context
     ) -> pb.PreviewUpgradeResponse:
@@ -180,10 +129,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         """Stream a consistent copy of the database, taken while the server runs."""
         with tempfile.TemporaryDirectory(prefix="officestatus-backup-") as folder:
             target = Path(folder) / "backup.db"
-            try:
-                await self._service.backup(target)
-            except LicenseServerError as exc:
-                await context.abort_with_status(to_status(exc))
+            await self._service.backup(target)
             with target.open("rb") as copy:
                 while chunk := copy.read(BACKUP_CHUNK):
                     yield pb.BackupResponse(chunk=chunk)

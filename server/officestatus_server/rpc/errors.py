@@ -7,10 +7,7 @@ and a google.rpc.Status with an ErrorInfo (UPPER_SNAKE reason) in the standard
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -27,8 +24,6 @@ from officestatus_server.errors import (
     StorageError,
     Unauthenticated,
 )
-
-log = logging.getLogger("officestatus.rpc")
 
 ERROR_DOMAIN = "officestatus.licensing"
 # The message travels twice in the trailers, which gRPC caps at 16 KiB in all: a refusal
@@ -69,30 +64,3 @@ def to_status(exc: LicenseServerError) -> grpc.Status:
 
 # The servicer context, untyped in its messages: the handlers' own signatures say them.
 Context = grpc.aio.ServicerContext[Any, Any]
-
-Request = TypeVar("Request")
-Reply = TypeVar("Reply")
-Handler = Callable[[Any, Request, Context], Awaitable[Reply]]
-
-
-def rpc_errors(fn: Handler[Request, Reply]) -> Handler[Request, Reply]:
-    """Turn the domain errors a handler raises into statuses; log anything unexpected."""
-
-    @functools.wraps(fn)
-    async def wrapper(self: Any, request: Request, context: Context) -> Reply:
-        try:
-            return await fn(self, request, context)
-        except LicenseServerError as exc:
-            error = exc
-        except Exception:
-            log.exception("unexpected error in %s", fn.__name__)
-            error = StorageError(
-                "The license server failed unexpectedly; nothing was changed. The server "
-                "log has the details.",
-                reason="INTERNAL",
-            )
-        # Outside the except: abort raises its own exception, which must reach gRPC.
-        await context.abort_with_status(to_status(error))
-        raise AssertionError("abort_with_status returned")  # pragma: no cover
-
-    return wrapper

@@ -19,7 +19,7 @@ from officestatus_server.core.versions import (
     Release,
     client_release,
 )
-from officestatus_server.rpc.errors import Context, rpc_errors
+from officestatus_server.rpc.errors import Context
 from officestatus_server.service import LicenseService
 
 
@@ -41,7 +41,6 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
             unlimited=evaluation.active,
         )
 
-    @rpc_errors
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginReply:
         """May this user use OfficeStatus now?"""
         release = client_release(request.client_version)
@@ -57,7 +56,6 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
             reply.license.CopyFrom(self._license_info(outcome.at))
         return reply
 
-    @rpc_errors
     async def GetLicenseStatus(
         self, request: pb.LicenseStatusRequest, context: Context
     ) -> pb.LicenseStatusReply:
@@ -78,19 +76,16 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
             reply.unlimited = info.unlimited
         return reply
 
-    @rpc_errors
     async def Heartbeat(self, request: pb.HeartbeatRequest, context: Context) -> pb.HeartbeatReply:
         """Keep a session alive; granted = false once the user no longer holds a seat."""
         decision, release = self._service.heartbeat(request.session_id)
         return _heartbeat_reply(decision, release)
 
-    @rpc_errors
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutReply:
         """End a session. Ending one that is already gone is not an error."""
         self._service.logout(request.session_id)
         return pb.LogoutReply()
 
-    @rpc_errors
     async def Handshake(self, request: pb.HandshakeRequest, context: Context) -> pb.HandshakeReply:
         """Server version, oldest supported client, and the capabilities on."""
         release = client_release(request.client_version)

@@ -8,17 +8,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from officestatus.admin import admin_service_pb2, admin_service_pb2_grpc
-from officestatus.licensing import seat_service_pb2, seat_service_pb2_grpc
+from officestatus.admin import admin_service_pb2_grpc
+from officestatus.licensing import seat_service_pb2_grpc
 from officestatus_server.errors import InvalidInput
-from officestatus_server.rpc.admin import AdminAuth, AdminServicer
-from officestatus_server.rpc.guard import MalformedRequests
+from officestatus_server.rpc.admin import AdminServicer
+from officestatus_server.rpc.methods import AdminToken, register
 from officestatus_server.rpc.seat import SeatServicer
 from officestatus_server.service import LicenseService
 
-SEAT_SERVICE = seat_service_pb2.DESCRIPTOR.services_by_name["SeatService"].full_name
-ADMIN_SERVICE = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
-SERVICES = (SEAT_SERVICE, ADMIN_SERVICE)
 # Requests are small; a larger one is refused before it reaches a handler.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
@@ -30,11 +27,8 @@ class GrpcServer:
     def __init__(
         self, service: LicenseService, admin_token: str, *, seat: bool = True, admin: bool = True
     ) -> None:
-        interceptors: list[grpc.aio.ServerInterceptor] = [MalformedRequests()]
-        if admin:
-            interceptors.insert(0, AdminAuth(admin_token))
+        # No interceptors: each method carries its own checks (rpc/methods.py).
         self.server = grpc.aio.server(
-            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -42,15 +36,22 @@ class GrpcServer:
         )
         self.services: tuple[str, ...] = ()
         if seat:
-            seat_service_pb2_grpc.add_SeatServiceServicer_to_server(
-                SeatServicer(service), self.server
+            self.services += (
+                register(
+                    self.server,
+                    seat_service_pb2_grpc.add_SeatServiceServicer_to_server,
+                    SeatServicer(service),
+                ),
             )
-            self.services += (SEAT_SERVICE,)
         if admin:
-            admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-                AdminServicer(service), self.server
+            self.services += (
+                register(
+                    self.server,
+                    admin_service_pb2_grpc.add_AdminServiceServicer_to_server,
+                    AdminServicer(service),
+                    token=AdminToken(admin_token),
+                ),
             )
-            self.services += (ADMIN_SERVICE,)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

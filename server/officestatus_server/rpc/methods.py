@@ -1,0 +1,194 @@
+"""How our RPCs are registered: every method of both services runs inside one wrapper,
+made once per method when the server is built, so no call pays for a server interceptor.
+
+The wrapper, in this order:
+
+- refuses an admin call without the admin token (UNAUTHENTICATED, compared in constant
+  time); the client service needs no credential;
+- refuses a request that is not protobuf of the expected type as INVALID_ARGUMENT
+  (REQUEST_MALFORMED), where grpcio would answer UNKNOWN with a Python exception's text;
+- turns the domain errors a handler raises into statuses through the one table
+  (errors.py), and anything unexpected into INTERNAL, logged with its traceback.
+
+The servicers themselves raise domain errors and never touch the status.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from officestatus_server.errors import (
+    InvalidInput,
+    LicenseServerError,
+    StorageError,
+    Unauthenticated,
+)
+from officestatus_server.rpc.errors import Context, to_status
+
+log = logging.getLogger("officestatus.rpc")
+
+# A generated `add_<Service>Servicer_to_server` function.
+AddServicer = Callable[[Any, Any], None]
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    """Stands in for a request that did not parse."""
+
+    error: InvalidInput
+
+
+def _parser(deserializer: Callable[[bytes], Any], method: str) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:
+            return _Malformed(
+                InvalidInput(
+                    f"The request to {method} is not a valid message: {exc}. Check that the "
+                    "client speaks the OfficeStatus protocol.",
+                    reason="REQUEST_MALFORMED",
+                )
+            )
+
+    return parse
+
+
+class AdminToken:
+    """The admin token, as the `authorization: Bearer <token>` header must carry it."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    def check(self, context: Context) -> None:
+        """Raise Unauthenticated unless the call carries the token."""
+        sent: str | bytes = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                sent = value
+                break
+        sent_bytes = sent.encode() if isinstance(sent, str) else bytes(sent)
+        if hmac.compare_digest(sent_bytes, self._expected):
+            return
+        raise Unauthenticated(
+            "This admin call needs the server's admin token: run officestatus-admin on the "
+            "server's machine, or pass the token file with --token-file."
+            if not sent
+            else "The admin token is wrong. Use the token from the server's data directory.",
+            reason="ADMIN_TOKEN_MISSING" if not sent else "ADMIN_TOKEN_INVALID",
+        )
+
+
+def _refusal(exc: Exception, method: str) -> grpc.Status:
+    """The status for an exception a handler raised (call inside its `except`)."""
+    if isinstance(exc, LicenseServerError):
+        return to_status(exc)
+    log.exception("unexpected error in %s", method)
+    return to_status(
+        StorageError(
+            "The license server failed unexpectedly; nothing was changed. The server "
+            "log has the details.",
+            reason="INTERNAL",
+        )
+    )
+
+
+def _guard(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, token: AdminToken | None
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """The handler inside the wrapper described at the top of this module."""
+    assert handler.request_deserializer is not None
+    parse = _parser(handler.request_deserializer, method)
+    if handler.unary_unary is not None:
+        # grpc.aio handlers are coroutine functions; the stubs type them as plain ones.
+        unary: Any = handler.unary_unary
+
+        async def unary_behavior(request: Any, context: Context) -> Any:
+            try:
+                if token is not None:
+                    token.check(context)
+                if type(request) is _Malformed:
+                    raise request.error
+                return await unary(request, context)
+            except Exception as exc:
+                status = _refusal(exc, method)
+            # Outside the except: abort raises its own exception, which must reach gRPC.
+            await context.abort_with_status(status)
+            raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_behavior,
+            request_deserializer=parse,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream is not None:
+        # An async generator on grpc.aio.
+        streaming: Any = handler.unary_stream
+
+        async def stream_behavior(request: Any, context: Context) -> AsyncIterator[Any]:
+            try:
+                if token is not None:
+                    token.check(context)
+                if type(request) is _Malformed:
+                    raise request.error
+                async for reply in streaming(request, context):
+                    yield reply
+                return
+            except Exception as exc:
+                status = _refusal(exc, method)
+            await context.abort_with_status(status)
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream_behavior,
+            request_deserializer=parse,
+            response_serializer=handler.response_serializer,
+        )
+    raise TypeError(f"{method}: only unary requests are served")
+
+
+class _Capture:
+    """Stands in for the server while a generated function registers a servicer."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        """Ignored: the same handlers also arrive by name below."""
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        self.service = service
+        self.handlers = dict(handlers)
+
+
+def register(
+    server: grpc.aio.Server,
+    add_servicer: AddServicer,
+    servicer: object,
+    *,
+    token: AdminToken | None = None,
+) -> str:
+    """Register `servicer` through its generated `add_servicer` function, every method
+    wrapped; with `token`, every method needs it. Returns the service's full name."""
+    capture = _Capture()
+    add_servicer(servicer, capture)
+    if not capture.handlers:
+        raise RuntimeError(f"{add_servicer.__name__} registered no methods")
+    handlers = {
+        name: _guard(handler, f"/{capture.service}/{name}", token)
+        for name, handler in capture.handlers.items()
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(capture.service, handlers),)
+    )
+    server.add_registered_method_handlers(capture.service, handlers)
+    return capture.service
