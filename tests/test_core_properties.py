@@ -34,6 +34,7 @@ from officestatus_server.core.keys import MAX_SEATS, LicenseKey, LicenseKind, si
 from officestatus_server.core.licensing import (
     CLOCK_TOLERANCE,
     EVALUATION_DAYS,
+    Evaluation,
     Registry,
     clock_set_back_change,
     decide_login,
@@ -44,7 +45,13 @@ from officestatus_server.core.licensing import (
     plan_remove,
     watch_clock,
 )
-from officestatus_server.core.model import Change, Deny, Installation, InstalledLicense
+from officestatus_server.core.model import (
+    Change,
+    ClockSetBack,
+    Deny,
+    Installation,
+    InstalledLicense,
+)
 from officestatus_server.core.names import MAX_NAME_LENGTH, clean_name, name_key
 from officestatus_server.core.status import status_view
 from officestatus_server.errors import (
@@ -805,3 +812,58 @@ def test_alpha_with_iota_subscript_and_alpha_iota_are_two_users() -> None:
     registry = registry.apply(plan_add_users(registry, ["\u1fb3"], False, START))
     registry = registry.apply(plan_add_users(registry, ["\u03b1\u03b9"], False, START))
     assert len(registry.users) == 2
+
+
+def _evaluation_fresh(registry: Registry, now: datetime) -> Evaluation:
+    """The evaluation from first principles, as the rules state it (no span kept)."""
+    installation = registry.installation
+    if installation.evaluation_ended_at is not None:
+        return Evaluation(False, None, 0, expired=False)
+    end = START + timedelta(days=30)
+    for ext in registry.extensions:
+        assert ext.evaluation_until is not None
+        end = max(end, datetime.combine(ext.evaluation_until + timedelta(days=1), time(), UTC))
+    if installation.clock_set_back is not None:
+        return Evaluation(False, end, 0, expired=True, clock_set_back=True)
+    if now < end:
+        # Whole days left, rounded up, by integer microseconds.
+        micro = (end - now) // timedelta(microseconds=1)
+        return Evaluation(True, end, -(-micro // 86_400_000_000), expired=False)
+    return Evaluation(False, end, 0, expired=True)
+
+
+moments = st.integers(-3 * 86_400_000_000, 40 * 86_400_000_000).map(
+    lambda us: START + timedelta(microseconds=us)
+)
+day_edges = st.integers(-2, 40).flatmap(
+    lambda d: st.integers(-2, 2).map(lambda us: START + timedelta(days=d, microseconds=us))
+)
+
+
+@given(
+    nows=st.lists(st.one_of(moments, day_edges), min_size=1, max_size=40),
+    extension_days=st.one_of(st.none(), st.integers(-5, 20)),
+    ended=st.booleans(),
+    set_back=st.booleans(),
+)
+@settings(deadline=None)
+def test_the_evaluation_one_registry_keeps_is_the_one_at_every_moment(
+    nows: list[datetime], extension_days: int | None, ended: bool, set_back: bool
+) -> None:
+    """One registry asked about moments in any order (clocks go back too), near day
+    edges to the microsecond: the same answer as the rules give for that moment."""
+    rows = []
+    if extension_days is not None:
+        until = (START + timedelta(days=30 + extension_days)).date()
+        key = VENDOR.key(
+            0, kind=LicenseKind.EVALUATION_EXTENSION, installation_id=HERE, evaluation_until=until
+        )
+        rows.append(InstalledLicense("EXT", "text", START, key))
+    clock = ClockSetBack(seen=START, found=START) if set_back else None
+    installation = Installation(HERE, START, START if ended else None, clock)
+    registry = Registry.build(installation, rows, [])
+    tick = timedelta(microseconds=1)
+    for now in nows:
+        # Each moment with its neighbours, forth and back: crosses any edge at `now`.
+        for moment in (now - tick, now, now + tick, now - tick):
+            assert registry.evaluation(moment) == _evaluation_fresh(registry, moment), moment

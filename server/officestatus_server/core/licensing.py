@@ -16,7 +16,6 @@ and `now`. Rules, in short:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,6 +47,8 @@ EVALUATION_DAYS = 30
 CLOCK_TOLERANCE = timedelta(hours=1)
 MAX_USERS_PER_CALL = 10_000
 _DAY = timedelta(days=1)
+_ALWAYS_FROM = datetime.min.replace(tzinfo=UTC)
+_ALWAYS_UNTIL = datetime.max.replace(tzinfo=UTC)
 
 
 def not_counting_reason(lic: InstalledLicense, major: int = SERVER_MAJOR) -> str | None:
@@ -190,16 +191,33 @@ class Registry:
     # --- state at a moment --------------------------------------------------------------
 
     def evaluation(self, now: datetime) -> Evaluation:
-        """The evaluation at `now`."""
+        """The evaluation at `now`.
+
+        It changes only at whole days before its end, so the answer is kept with the
+        span of time it holds for: every login asks, and within a span gets the same
+        object back."""
+        held = self.__dict__.get("_evaluation_span")
+        if held is not None and held[0] <= now < held[1]:
+            return held[2]  # type: ignore[no-any-return]
+        span = self._evaluation_span_at(now)
+        self.__dict__["_evaluation_span"] = span
+        return span[2]
+
+    def _evaluation_span_at(self, now: datetime) -> tuple[datetime, datetime, Evaluation]:
+        """The evaluation at `now`, and from when until when (exclusive) it holds."""
         if self.installation.evaluation_ended_at is not None:
-            return Evaluation(active=False, ends_at=None, days_left=0, expired=False)
+            ended = Evaluation(active=False, ends_at=None, days_left=0, expired=False)
+            return _ALWAYS_FROM, _ALWAYS_UNTIL, ended
         end = self._evaluation_end
         if self.installation.clock_set_back is not None:
-            return Evaluation(False, end, 0, expired=True, clock_set_back=True)
+            set_back = Evaluation(False, end, 0, expired=True, clock_set_back=True)
+            return _ALWAYS_FROM, _ALWAYS_UNTIL, set_back
         if now < end:
-            days = math.ceil((end - now) / _DAY)
-            return Evaluation(active=True, ends_at=end, days_left=days, expired=False)
-        return Evaluation(active=False, ends_at=end, days_left=0, expired=True)
+            # Whole days left, rounded up, exactly: (days - 1) days < end - now <= days.
+            days = -((now - end) // _DAY)
+            active = Evaluation(active=True, ends_at=end, days_left=days, expired=False)
+            return end - days * _DAY, end - (days - 1) * _DAY, active
+        return end, _ALWAYS_UNTIL, Evaluation(active=False, ends_at=end, days_left=0, expired=True)
 
     def enabled_count(self) -> int:
         """How many users are enabled."""
