@@ -719,7 +719,7 @@ async def test_forged_session_ids_are_refused(
     server.clock.advance(seconds=10)
     forged = [
         "",
-        "s1.abc.def",
+        "s2.abc.def",
         "not-a-session",
         "x" * 5000,
         real + "x",
@@ -727,7 +727,7 @@ async def test_forged_session_ids_are_refused(
         _tampered(real, user="BOB"),
         # Claims to be from an earlier run, to be resumed.
         _tampered(real, run="0" * 16),
-        real.replace("s1.", "s\u0661.", 1),
+        real.replace("s2.", "s\u0662.", 1),
         real + "\u00e9",
     ]
     # Even after a restart, when genuine ids issued before it are resumed.

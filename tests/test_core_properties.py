@@ -14,6 +14,7 @@ the evaluation, and that a registry rebuilt from the same rows decides the same.
 
 from __future__ import annotations
 
+import base64
 import math
 import unicodedata
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from officestatus_server.core import b64url
 from officestatus_server.core.keys import MAX_SEATS, LicenseKey, LicenseKind, sign_key
 from officestatus_server.core.licensing import (
     CLOCK_TOLERANCE,
@@ -867,3 +869,9 @@ def test_the_evaluation_one_registry_keeps_is_the_one_at_every_moment(
         # Each moment with its neighbours, forth and back: crosses any edge at `now`.
         for moment in (now - tick, now, now + tick, now - tick):
             assert registry.evaluation(moment) == _evaluation_fresh(registry, moment), moment
+
+
+@given(data=st.binary(max_size=200))
+def test_base64url_is_the_standard_librarys_without_padding(data: bytes) -> None:
+    expected = base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    assert b64url.encode(data) == expected

@@ -41,7 +41,7 @@ def test_each_session_gets_its_own_id() -> None:
     ids = {sessions.open("alice", later(1), 6) for _ in range(50)}
     assert len(ids) == 50
     assert len(sessions) == 50
-    assert all(len(sid) < 2048 and sid.isascii() and sid.startswith("s1.") for sid in ids)
+    assert all(len(sid) < 2048 and sid.isascii() and sid.startswith("s2.") for sid in ids)
 
 
 HEARTBEATS = [
@@ -212,8 +212,8 @@ def _swap_payload(sid: str, donor: str) -> str:
 ALTERED = [
     pytest.param(lambda sid, donor: "", id="empty"),
     pytest.param(lambda sid, donor: "not a session", id="garbage"),
-    pytest.param(lambda sid, donor: "s1.x.y", id="three-short-parts"),
-    pytest.param(lambda sid, donor: "s2" + sid[2:], id="other-prefix"),
+    pytest.param(lambda sid, donor: "s2.x.y", id="three-short-parts"),
+    pytest.param(lambda sid, donor: "s1" + sid[2:], id="other-prefix"),
     pytest.param(lambda sid, donor: sid + ".x", id="four-parts"),
     pytest.param(lambda sid, donor: sid.rsplit(".", 1)[0], id="no-mac"),
     pytest.param(lambda sid, donor: sid[:-1], id="mac-truncated"),
@@ -273,7 +273,7 @@ def test_every_single_byte_change_of_an_id_is_refused(mask: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["s1.\u00e9t\u00e9.x", "s1.e30.\u00e9", "s1.\u2603.\u2603"],
+    ["s2.\u00e9t\u00e9.x", "s2.e30.\u00e9", "s2.\u2603.\u2603"],
     ids=["payload-non-ascii", "mac-non-ascii", "both-non-ascii"],
 )
 def test_non_ascii_session_id_is_refused(text: str) -> None:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from officestatus_server.core import b64url
 from officestatus_server.core.names import first_control_character
 from officestatus_server.errors import InvalidInput, KeyRejected
 
@@ -178,10 +179,6 @@ class TrustStore:
         return cls(keys)
 
 
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _b64decode(text: str, what: str) -> bytes:
     """Strict base64url: only the alphabet, and only the one canonical spelling."""
     if not _B64URL.match(text):
@@ -194,7 +191,7 @@ def _b64decode(text: str, what: str) -> bytes:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         data = None
-    if data is None or _b64encode(data) != text:
+    if data is None or b64url.encode(data) != text:
         raise KeyRejected(
             f"The license key is damaged: its {what} is not complete. "
             "Paste the whole key exactly as the vendor sent it.",
@@ -224,8 +221,8 @@ def normalise_key_text(text: str) -> str:
 def sign_key(key: LicenseKey, private_key: Ed25519PrivateKey) -> str:
     """The key text for `key`, signed with the vendor's private key."""
     payload = json.dumps(key.payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    signed = f"{PREFIX}.{_b64encode(payload.encode('ascii'))}"
-    return f"{signed}.{_b64encode(private_key.sign(signed.encode('ascii')))}"
+    signed = f"{PREFIX}.{b64url.encode(payload.encode('ascii'))}"
+    return f"{signed}.{b64url.encode(private_key.sign(signed.encode('ascii')))}"
 
 
 @dataclass(frozen=True)
@@ -374,7 +371,7 @@ class SigningKey:
     def private_text(self) -> str:
         """The private key file's text; keep it secret."""
         raw = self.private_key.private_bytes_raw()
-        return f"{_PRIVATE_HEADER} {self.key_id} {_b64encode(raw)}\n"
+        return f"{_PRIVATE_HEADER} {self.key_id} {b64url.encode(raw)}\n"
 
     def public_text(self) -> str:
         """The public key file's text, for the servers' trust store."""
@@ -389,7 +386,7 @@ class SigningKey:
 
 def public_key_text(key_id: str, key: Ed25519PublicKey) -> str:
     """A public key file's text: header, key id, base64url of the raw 32 bytes."""
-    return f"{_PUBLIC_HEADER} {key_id} {_b64encode(key.public_bytes_raw())}\n"
+    return f"{_PUBLIC_HEADER} {key_id} {b64url.encode(key.public_bytes_raw())}\n"
 
 
 def read_public_key_text(text: str) -> tuple[str, Ed25519PublicKey]:

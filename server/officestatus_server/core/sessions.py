@@ -10,14 +10,18 @@ heartbeat is refused.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
-import os
+import itertools
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from officestatus_server.core import b64url
+
 MISSED_HEARTBEATS = 3
-_PREFIX = "s1"
+# The format's version: s2 ids are MACed with keyed BLAKE2b.
+_PREFIX = "s2"
 
 
 @dataclass
@@ -32,10 +36,6 @@ class Session:
     run: str
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 class SessionTable:
     """Live sessions of this server run; `now` is always passed in."""
 
@@ -48,6 +48,8 @@ class SessionTable:
         # Sessions of earlier runs that were resumed and then ended in this one.
         self._ended: set[str] = set()
         self._swept_at: datetime | None = None
+        # Makes each id of this run unique (the MAC, not the nonce, stops forgery).
+        self._nonces = itertools.count(1)
 
     def __len__(self) -> int:
         return len(self._live)
@@ -58,14 +60,16 @@ class SessionTable:
         return len(self._live)
 
     def _mac(self, body: str) -> str:
-        return _b64(hmac.digest(self._secret, body.encode("ascii"), "sha256")[:18])
+        # Keyed BLAKE2b (RFC 7693): a MAC in one call, a third of HMAC-SHA256's cost.
+        mac = hashlib.blake2b(body.encode("ascii"), key=self._secret, digest_size=18)
+        return b64url.encode(mac.digest())
 
     def open(self, user_key: str, now: datetime, release: int) -> str:
         """Start a session for a user and return its id."""
         self._sweep(now)
         # release|run|nonce|user: the user key last, as the only part that may hold "|".
-        payload = f"{release}|{self.run}|{os.urandom(8).hex()}|{user_key}"
-        body = f"{_PREFIX}.{_b64(payload.encode('utf-8'))}"
+        payload = f"{release}|{self.run}|{next(self._nonces):x}|{user_key}"
+        body = f"{_PREFIX}.{b64url.encode(payload.encode())}"
         session_id = f"{body}.{self._mac(body)}"
         self._live[session_id] = Session(user_key, now, release, self.run)
         return session_id

@@ -12,7 +12,7 @@ from datetime import datetime
 from officestatus.licensing import seat_service_pb2 as pb
 from officestatus.licensing import seat_service_pb2_grpc as pb_grpc
 from officestatus_server.core.compat import CAPABILITIES, reason_for
-from officestatus_server.core.licensing import Decision
+from officestatus_server.core.licensing import Decision, Evaluation, Registry
 from officestatus_server.core.versions import (
     MINIMUM_CLIENT_VERSION,
     SERVER_VERSION,
@@ -28,11 +28,19 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
 
     def __init__(self, service: LicenseService) -> None:
         self._service = service
+        self._heartbeat_seconds = int(service.heartbeat_interval.total_seconds())
+        # The license info last built, with the registry and evaluation it was built
+        # from: every 6.x login sends it, and it changes only when they do.
+        self._info: tuple[Registry, Evaluation, pb.LicenseInfo] | None = None
 
     def _license_info(self, now: datetime) -> pb.LicenseInfo:
+        """The license state at `now` (shared: copy it, never change it)."""
         registry = self._service.registry
         evaluation = registry.evaluation(now)
-        return pb.LicenseInfo(
+        held = self._info
+        if held is not None and held[0] is registry and held[1] is evaluation:
+            return held[2]
+        info = pb.LicenseInfo(
             seats_total=registry.seats,
             seats_used=registry.seats_used(now),
             evaluation=evaluation.active,
@@ -40,6 +48,8 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
             major_version=registry.major,
             unlimited=evaluation.active,
         )
+        self._info = (registry, evaluation, info)
+        return info
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginReply:
         """May this user use OfficeStatus now?"""
@@ -49,9 +59,9 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
         reply = pb.LoginReply(granted=decision.granted, message=decision.message)
         if release.has_deny_reason:
             reply.reason = int(reason_for(release, decision.reason))  # type: ignore[assignment]
-        if release.has_sessions and outcome.session_id:
+        if outcome.session_id:  # granted, to a release with sessions
             reply.session_id = outcome.session_id
-            reply.heartbeat_interval_seconds = int(self._service.heartbeat_interval.total_seconds())
+            reply.heartbeat_interval_seconds = self._heartbeat_seconds
         if release.has_license_info:
             reply.license.CopyFrom(self._license_info(outcome.at))
         return reply
