@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from officestatus_server.core import licensing
 from officestatus_server.core.audit import ChainedRecord, ChainReport
@@ -46,8 +46,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class LoginOutcome:
+class LoginOutcome(NamedTuple):
     """A login decision, with the session it opened (5.x and later, when granted)."""
 
     decision: Decision

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
+from typing import NamedTuple
 
 from officestatus_server.core.keys import LicenseKey, LicenseKind
 from officestatus_server.core.model import (
@@ -89,9 +90,10 @@ class Evaluation:
         return self.ends_at is None
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The answer to a login or heartbeat, before it is shaped for a client release."""
+class Decision(NamedTuple):
+    """The answer to a login or heartbeat, before it is shaped for a client release.
+    (A named tuple: immutable, and made on every login at a third of a frozen
+    dataclass's cost.)"""
 
     granted: bool
     reason: Deny

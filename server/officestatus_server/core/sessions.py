@@ -24,7 +24,7 @@ MISSED_HEARTBEATS = 3
 _PREFIX = "s2"
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     """One live session."""
 
