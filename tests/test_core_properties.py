@@ -502,6 +502,16 @@ class LicensingMachine(RuleBasedStateMachine):
         )
 
     @invariant()
+    def derived_state_is_what_a_fresh_start_derives(self) -> None:
+        """What a registry keeps from before a change (derived from the licenses) is
+        what a server starting on the same rows would derive."""
+        registry = self.registry
+        fresh = Registry.build(
+            registry.installation, registry.licenses, registry.users.values(), registry.major
+        )
+        assert status_view(registry, self.now) == status_view(fresh, self.now)
+
+    @invariant()
     def evaluation_as_the_model_says(self) -> None:
         evaluation = self.registry.evaluation(self.now)
         installation = self.registry.installation

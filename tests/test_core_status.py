@@ -9,6 +9,8 @@ import pytest
 
 from officestatus_server.core.keys import LicenseKey, LicenseKind, sign_key
 from officestatus_server.core.licensing import (
+    Counted,
+    NotCounted,
     Registry,
     plan_add_users,
     plan_disable,
@@ -16,7 +18,7 @@ from officestatus_server.core.licensing import (
     plan_remove,
 )
 from officestatus_server.core.model import Installation, InstalledLicense
-from officestatus_server.core.status import Counted, NotCounted, status_view
+from officestatus_server.core.status import status_view
 from tests.support import START, Vendor
 
 HERE = "inst-0001"

@@ -90,6 +90,23 @@ class Evaluation:
         return self.ends_at is None
 
 
+@dataclass(frozen=True)
+class Counted:
+    """A license whose seats count."""
+
+    license_id: str
+    seats: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class NotCounted:
+    """An installed license whose seats do not count, and why."""
+
+    license_id: str
+    reason: str
+
+
 class Decision(NamedTuple):
     """The answer to a login or heartbeat, before it is shaped for a client release.
     (A named tuple: immutable, and made on every login at a third of a frozen
@@ -245,8 +262,30 @@ class Registry:
 
     def support_until(self) -> date | None:
         """One year after the latest purchase among counting licenses."""
+        return self._support_until
+
+    @cached_property
+    def _support_until(self) -> date | None:
         dates = [lic.key.purchase_date for lic in self.counting if lic.key is not None]
         return support_until(max(dates)) if dates else None
+
+    @cached_property
+    def counted(self) -> tuple[Counted, ...]:
+        """The counting licenses' seats, as the status lists them."""
+        return tuple(
+            Counted(lic.license_id, lic.key.seats, lic.key.kind.value)
+            for lic in self.counting
+            if lic.key is not None
+        )
+
+    @cached_property
+    def not_counted(self) -> tuple[NotCounted, ...]:
+        """The installed licenses whose seats do not count, each with why."""
+        return tuple(
+            NotCounted(lic.license_id, reason)
+            for lic in self.licenses
+            if (reason := not_counting_reason(lic, self.major)) is not None
+        )
 
     def seats_phrase(self, now: datetime, enabled: int | None = None) -> str:
         """ "35 of 35 seats in use", or the evaluation's state; `enabled` says it for
@@ -323,7 +362,15 @@ def clock_set_back_change(set_back: ClockSetBack) -> Change:
 
 
 # Cached properties that depend only on the licenses (and the fixed first start).
-_FROM_LICENSES = ("counting", "seats", "extensions", "_evaluation_end")
+_FROM_LICENSES = (
+    "counting",
+    "seats",
+    "extensions",
+    "_evaluation_end",
+    "_support_until",
+    "counted",
+    "not_counted",
+)
 
 
 def _end_of(day: date) -> datetime:

@@ -5,25 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from officestatus_server.core.licensing import Registry, not_counting_reason
+from officestatus_server.core.licensing import Counted, NotCounted, Registry
 from officestatus_server.core.versions import SERVER_VERSION
-
-
-@dataclass(frozen=True)
-class Counted:
-    """A license whose seats count."""
-
-    license_id: str
-    seats: int
-    kind: str
-
-
-@dataclass(frozen=True)
-class NotCounted:
-    """An installed license whose seats do not count, and why."""
-
-    license_id: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -53,16 +36,6 @@ class StatusView:
 def status_view(registry: Registry, now: datetime) -> StatusView:
     """Explain the licensing state: seats per license, their sum, use, evaluation, support."""
     evaluation = registry.evaluation(now)
-    counting = tuple(
-        Counted(lic.license_id, lic.key.seats, lic.key.kind.value)
-        for lic in registry.counting
-        if lic.key is not None
-    )
-    not_counting = tuple(
-        NotCounted(lic.license_id, reason)
-        for lic in registry.licenses
-        if (reason := not_counting_reason(lic, registry.major)) is not None
-    )
     summary = registry.seats_phrase(now)
     set_back = registry.installation.clock_set_back
     clock_warning = ""
@@ -80,7 +53,7 @@ def status_view(registry: Registry, now: datetime) -> StatusView:
         server_version=str(SERVER_VERSION),
         major_version=registry.major,
         installation_id=registry.installation.installation_id,
-        counting=counting,
+        counting=registry.counted,
         seats_total=registry.seats,
         seats_used=registry.seats_used(now),
         users_enabled=registry.enabled_count(),
@@ -90,7 +63,7 @@ def status_view(registry: Registry, now: datetime) -> StatusView:
         evaluation_ends_at=evaluation.ends_at,
         evaluation_expired=evaluation.expired,
         support_until=support,
-        not_counting=not_counting,
+        not_counting=registry.not_counted,
         summary=summary,
         unlimited=evaluation.active,
         clock_warning=clock_warning,

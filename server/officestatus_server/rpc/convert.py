@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import Generic, TypeVar
 
 from officestatus.admin import admin_service_pb2 as pb
 from officestatus_server.core.audit import ChainedRecord
-from officestatus_server.core.licensing import Registry, not_counting_reason
+from officestatus_server.core.licensing import Counted, NotCounted, Registry, not_counting_reason
 from officestatus_server.core.model import InstalledLicense, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.status import StatusView
 from officestatus_server.core.upgrade import Preview
+
+Item = TypeVar("Item")
+Message = TypeVar("Message")
 
 
 def _iso(value: date | datetime | None) -> str:
@@ -60,16 +65,37 @@ def users_message(users: list[User], registry: Registry, now: datetime) -> list[
     return [user_message(u, name_key(u.name) in over) for u in users]
 
 
+class _Converted(Generic[Item, Message]):
+    """The messages for one tuple of items, kept while the same tuple comes back: the
+    status lists every license, and its lists change only with the licenses."""
+
+    def __init__(self, convert: Callable[[Item], Message]) -> None:
+        self._convert = convert
+        self._items: tuple[Item, ...] = ()
+        self._messages: list[Message] = []
+
+    def __call__(self, items: tuple[Item, ...]) -> list[Message]:
+        if items is not self._items:
+            self._messages = [self._convert(item) for item in items]
+            self._items = items
+        return self._messages
+
+
+_counting = _Converted[Counted, pb.LicenseCount](
+    lambda c: pb.LicenseCount(license_id=c.license_id, seats=c.seats, kind=c.kind)
+)
+_not_counting = _Converted[NotCounted, pb.NotCounting](
+    lambda n: pb.NotCounting(license_id=n.license_id, reason=n.reason)
+)
+
+
 def status_message(view: StatusView, active_sessions: int) -> pb.Status:
     """The explained licensing state."""
     return pb.Status(
         server_version=view.server_version,
         major_version=view.major_version,
         installation_id=view.installation_id,
-        counting=[
-            pb.LicenseCount(license_id=c.license_id, seats=c.seats, kind=c.kind)
-            for c in view.counting
-        ],
+        counting=_counting(view.counting),
         seats_total=view.seats_total,
         seats_used=view.seats_used,
         users_enabled=view.users_enabled,
@@ -79,9 +105,7 @@ def status_message(view: StatusView, active_sessions: int) -> pb.Status:
         evaluation_ends_at=_iso(view.evaluation_ends_at),
         evaluation_expired=view.evaluation_expired,
         support_until=_iso(view.support_until),
-        not_counting=[
-            pb.NotCounting(license_id=n.license_id, reason=n.reason) for n in view.not_counting
-        ],
+        not_counting=_not_counting(view.not_counting),
         summary=view.summary,
         unlimited=view.unlimited,
         active_sessions=active_sessions,
