@@ -13,7 +13,9 @@ rows take turns in interleaved rounds, so a noisy machine's slow moments fall on
 report gives throughput and p50/p99 latency of the empty call, a 3.x login, a 6.x login,
 a 5.x heartbeat and GetLicenseStatus, each as a ratio to the baseline; the server's CPU
 per call; the start-up time, memory, enabling 10,000 users one call at a time and in one
-call, and the status call at 100,000 users; and each target, met or not.
+call, and the status call at 100,000 users; and each target, met or not. For reference
+(not a target) it also measures the empty call with protobuf messages, and the 6.x
+login against that.
 
     python scripts/bench.py                      # full run, a few minutes
     python scripts/bench.py --json bench.json    # the same, also as JSON
@@ -72,6 +74,7 @@ from scripts.bench_load import (  # noqa: E402
     BASELINE_METHOD,
     MEASURED,
     MEASURING,
+    PROTOBUF_METHOD,
     LoadResult,
     LoadSpec,
     percentile,
@@ -414,6 +417,17 @@ def empty_workload() -> Workload:
         "empty",
         "empty call",
         BASELINE_METHOD,
+        (b"",),
+        lambda reply: None if reply == b"" else "the bare server answered something",
+    )
+
+
+def empty_protobuf_workload() -> Workload:
+    """A reference: the empty call with google.protobuf.Empty parsed and written."""
+    return Workload(
+        "empty-protobuf",
+        "empty call, protobuf",
+        PROTOBUF_METHOD,
         (b"",),
         lambda reply: None if reply == b"" else "the bare server answered something",
     )
@@ -882,6 +896,25 @@ def print_targets(found: list[Target], plan: Plan) -> None:
         print(f"  {mark}  {t.name}: {t.value:.2f} (target {t.limit}): {t.detail}")
 
 
+def print_reference(rows: dict[str, Row], plan: Plan) -> None:
+    """The 6.x login against the empty call with protobuf messages: what is left once
+    protobuf's own cost, which the targets' baseline does not pay, is taken out."""
+    print("\nfor reference, not a target: 6.x login throughput / the empty call with protobuf")
+    for callers in plan.callers:
+        protobuf = rows[f"empty-protobuf/bare/{callers}"]
+        ratios = ", ".join(
+            f"{label} {rows[f'login-6.x/{key}/{callers}'].throughput / protobuf.throughput:.2f}"
+            for key, label in (
+                ("small", f"{plan.small_users:,} users"),
+                ("large", f"{plan.users:,} users"),
+            )
+        )
+        print(
+            f"  {callers} callers: {ratios} (the protobuf empty call itself: "
+            f"{protobuf.throughput_ratio:.2f}x the bare one)"
+        )
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -919,6 +952,7 @@ def _workloads_order(callers: int, plan: Plan) -> Iterator[tuple[str, Workload |
     sessions are opened just before."""
     seats = plan.seats_per_license * plan.licenses
     yield "bare", empty_workload()
+    yield "bare", empty_protobuf_workload()
     yield "small", login_workload(6, callers, plan.small_users)
     yield "large", login_workload(3, callers, seats)
     yield "large", login_workload(6, callers, seats)
@@ -1102,6 +1136,7 @@ async def _main(args: argparse.Namespace) -> int:
     print_targets(results.targets, plan)
     missed = [t for t in results.targets if not t.met]
     print(f"\n{len(results.targets) - len(missed)} of {len(results.targets)} targets met")
+    print_reference({r.id: r for r in results.rows}, plan)
     return 1 if missed and args.strict else 0
 
 

@@ -4,9 +4,10 @@
     python scripts/bench_load.py serve-empty [--listen 127.0.0.1:0]
     python scripts/bench_load.py drive < spec.json
 
-`serve-empty` answers one method, /bench.Baseline/Empty, with empty bytes: no protobuf,
-no interceptors, nothing but grpc.aio. It prints "listening on HOST:PORT" and serves until
-SIGTERM or SIGINT.
+`serve-empty` answers /bench.Baseline/Empty with empty bytes: no protobuf, no
+interceptors, nothing but grpc.aio. It also answers /bench.Baseline/EmptyProtobuf, the
+same call with google.protobuf.Empty parsed and written (a reference row). It prints
+"listening on HOST:PORT" and serves until SIGTERM or SIGINT.
 
 `drive` reads a LoadSpec as JSON on stdin, calls one unary method with prepared request
 bytes from N concurrent callers for a warm-up and then a measured duration, and prints
@@ -15,7 +16,7 @@ LoadResult as one line of JSON. Requests and replies stay bytes (no serializer o
 side), so every call costs the client the same whatever the method.
 
 Both run in processes of their own so that neither slows the server it measures; they
-import grpc and the standard library only. scripts/bench.py starts them.
+import grpc, protobuf and the standard library only. scripts/bench.py starts them.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import empty_pb2
 
 BASELINE_METHOD = "/bench.Baseline/Empty"
+# The same empty call with protobuf messages (google.protobuf.Empty) parsed and written,
+# as any protobuf service pays: a reference row, not the baseline.
+PROTOBUF_METHOD = "/bench.Baseline/EmptyProtobuf"
 MEASURING = "measuring"
 MEASURED = "measured"
 # One TCP connection per channel: without it, channels with the same target share one.
@@ -152,9 +157,20 @@ async def serve_empty(listen: str) -> None:
     async def empty(request: bytes, context: Any) -> bytes:
         return b""
 
+    async def empty_protobuf(request: empty_pb2.Empty, context: Any) -> empty_pb2.Empty:
+        return empty_pb2.Empty()
+
     service, method = BASELINE_METHOD.strip("/").split("/")
     handler = grpc.method_handlers_generic_handler(
-        service, {method: grpc.unary_unary_rpc_method_handler(empty)}
+        service,
+        {
+            method: grpc.unary_unary_rpc_method_handler(empty),
+            PROTOBUF_METHOD.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(
+                empty_protobuf,
+                request_deserializer=empty_pb2.Empty.FromString,
+                response_serializer=empty_pb2.Empty.SerializeToString,
+            ),
+        },
     )
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((handler,))

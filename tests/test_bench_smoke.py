@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What --smoke measures: each workload on its server, with 4 and with 16 callers.
 WORKLOADS = (
     "empty/bare",
+    "empty-protobuf/bare",
     "login-6.x/small",
     "login-3.x/large",
     "login-6.x/large",
@@ -64,6 +65,8 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
         ):
             assert row[key] > 0, (row["id"], key)
         assert row["workload"] in done.stdout
+
+    assert "for reference, not a target: 6.x login throughput / the empty call" in done.stdout
 
     scale = results["scale"]
     assert scale["startup_seconds"]["large_median"] > 0
