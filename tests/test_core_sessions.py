@@ -86,15 +86,10 @@ def _timeout_on_sweep(sessions: SessionTable, sid: str, now: datetime) -> None:
     assert sessions.expire(now + timedelta(seconds=91)) == 1
 
 
-def _user_dropped(sessions: SessionTable, sid: str, now: datetime) -> None:
-    sessions.drop_user("alice")
-
-
 ENDINGS = [
     pytest.param(_logout, id="logged-out"),
     pytest.param(_timeout_on_heartbeat, id="timed-out-at-heartbeat"),
     pytest.param(_timeout_on_sweep, id="timed-out-by-sweep"),
-    pytest.param(_user_dropped, id="user-dropped"),
 ]
 
 
@@ -122,17 +117,6 @@ def test_expire_drops_only_stale_sessions() -> None:
     assert sessions.touch(fresh, later(91)) is not None
     assert sessions.touch(stale, later(91)) is None
     assert sessions.expire(later(91)) == 0
-
-
-def test_drop_user_ends_all_of_that_users_sessions() -> None:
-    sessions = table()
-    mine = [sessions.open("alice", later(1), 6) for _ in range(3)]
-    theirs = sessions.open("bob", later(1), 6)
-
-    sessions.drop_user("alice")
-
-    assert all(sessions.touch(sid, later(2)) is None for sid in mine)
-    assert sessions.touch(theirs, later(2)) is not None
 
 
 @pytest.mark.parametrize("release", [5, 6], ids=["5.x", "6.x"])

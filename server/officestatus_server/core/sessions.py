@@ -128,11 +128,6 @@ class SessionTable:
             self._ended.add(session_id)
         return False
 
-    def drop_user(self, user_key: str) -> None:
-        """End every session of a user (after a refused heartbeat)."""
-        for sid in [s for s, v in self._live.items() if v.user_key == user_key]:
-            self._end(sid)
-
     def expire(self, now: datetime) -> int:
         """Drop sessions that missed too many heartbeats; how many were dropped."""
         limit = self._stale_before(now)
