@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from officestatus_server.core.sessions import MISSED_HEARTBEATS, Session, SessionTable
 from tests.support import START
@@ -264,3 +266,78 @@ def test_non_ascii_session_id_is_refused(text: str) -> None:
     sessions = table()
     assert sessions.touch(text, later(1)) is None
     assert sessions.release_of(text) is None
+
+
+class _Scan:
+    """What a session table answers, written the plain way: every expiry looks at every
+    session. The table must answer the same, whatever order it keeps them in."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, datetime] = {}
+        self.sweep_due = datetime.min.replace(tzinfo=START.tzinfo)
+
+    def _stale_before(self, now: datetime) -> datetime:
+        return now - INTERVAL * MISSED_HEARTBEATS
+
+    def expire(self, now: datetime) -> int:
+        stale = [sid for sid, seen in self.seen.items() if seen < self._stale_before(now)]
+        for sid in stale:
+            del self.seen[sid]
+        return len(stale)
+
+    def sweep(self, now: datetime) -> None:
+        if now >= self.sweep_due:
+            self.sweep_due = now + INTERVAL
+            self.expire(now)
+
+    def touch(self, sid: str, now: datetime) -> bool:
+        self.sweep(now)
+        seen = self.seen.get(sid)
+        if seen is None:
+            return False
+        if seen < self._stale_before(now):
+            del self.seen[sid]
+            return False
+        self.seen[sid] = now
+        return True
+
+
+# (what, which session, seconds the clock moves first: mostly forward, sometimes back)
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["open", "touch", "touch", "close", "live", "expire"]),
+        st.integers(0, 5),
+        st.sampled_from([0, 5, 10, 20, 30, 45, 60, 100, -5, -60, -200]),
+    ),
+    max_size=80,
+)
+
+
+@given(steps=_steps)
+# A heartbeat, then a session opened before it goes stale behind it; and the clock back.
+@example(steps=[("open", 0, 0), ("open", 1, 10), ("touch", 0, 50), ("live", 0, 45)])
+@example(steps=[("open", 0, 0), ("open", 1, 60), ("touch", 0, -60), ("live", 0, 100)])
+@settings(max_examples=300, deadline=None)
+def test_sessions_end_as_a_full_scan_says_whatever_the_clock_does(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    sessions, scan = table(), _Scan()
+    ids: list[str] = []
+    now = START
+    for what, which, seconds in steps:
+        now += timedelta(seconds=seconds)
+        sid = ids[which % len(ids)] if ids else ""
+        if what == "open" or not ids:
+            scan.sweep(now)
+            ids.append(sessions.open(f"user{which}", now, 6))
+            scan.seen[ids[-1]] = now
+        elif what == "touch":
+            assert (sessions.touch(sid, now) is not None) is scan.touch(sid, now)
+        elif what == "close":
+            assert sessions.close(sid) is (scan.seen.pop(sid, None) is not None)
+        elif what == "live":
+            scan.expire(now)
+            assert sessions.live(now) == len(scan.seen)
+        else:
+            assert sessions.expire(now) == scan.expire(now)
+        assert len(sessions) == len(scan.seen)
