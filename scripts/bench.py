@@ -411,23 +411,18 @@ class Workload:
     check: Callable[[bytes], str | None]
 
 
-def empty_workload() -> Workload:
-    """The baseline: empty bytes to the bare server."""
-    return Workload(
-        "empty",
-        "empty call",
-        BASELINE_METHOD,
-        (b"",),
-        lambda reply: None if reply == b"" else "the bare server answered something",
+def empty_workload(*, protobuf: bool = False) -> Workload:
+    """The baseline: empty bytes to the bare server. With `protobuf`, the reference: the
+    same call with google.protobuf.Empty parsed and written."""
+    key, label, method = (
+        ("empty-protobuf", "empty call, protobuf", PROTOBUF_METHOD)
+        if protobuf
+        else ("empty", "empty call", BASELINE_METHOD)
     )
-
-
-def empty_protobuf_workload() -> Workload:
-    """A reference: the empty call with google.protobuf.Empty parsed and written."""
     return Workload(
-        "empty-protobuf",
-        "empty call, protobuf",
-        PROTOBUF_METHOD,
+        key,
+        label,
+        method,
         (b"",),
         lambda reply: None if reply == b"" else "the bare server answered something",
     )
@@ -952,7 +947,7 @@ def _workloads_order(callers: int, plan: Plan) -> Iterator[tuple[str, Workload |
     sessions are opened just before."""
     seats = plan.seats_per_license * plan.licenses
     yield "bare", empty_workload()
-    yield "bare", empty_protobuf_workload()
+    yield "bare", empty_workload(protobuf=True)
     yield "small", login_workload(6, callers, plan.small_users)
     yield "large", login_workload(3, callers, seats)
     yield "large", login_workload(6, callers, seats)
