@@ -396,3 +396,33 @@ async def test_the_evaluation_does_not_come_back_after_the_last_license_goes(
         status = await again.status()
     assert not status.evaluation
     assert status.evaluation_days_left == 0
+
+
+async def test_the_license_state_a_6x_client_is_shown_follows_every_change(
+    server: RunningServer, admin: AdminClient, vendor: Vendor
+) -> None:
+    """6.x logins and GetLicenseStatus carry the license state: after an enable, an install,
+    a removal, a new day of the evaluation, each reply shows the state of that moment."""
+    await admin.add_users(["ann", "bob", "cid"], enable=False)
+    await admin.enable_users(["ann"])
+    async with SeatClient(server.address, "6.0.0") as seat:
+
+        async def shown() -> tuple[int, int, bool, int]:
+            info = (await seat.login("ann")).license
+            assert info is not None
+            status = await seat.license_status()
+            assert (status.seats_total, status.seats_used) == (info.seats_total, info.seats_used)
+            return info.seats_total, info.seats_used, info.evaluation, info.evaluation_days_left
+
+        assert await shown() == (0, 1, True, 30)
+        server.clock.advance(days=1)
+        assert await shown() == (0, 1, True, 29)
+        await admin.enable_users(["bob"])
+        assert await shown() == (0, 2, True, 29)
+        await admin.install_license(vendor.issue(10, license_id="L-A"))
+        assert await shown() == (10, 2, False, 0)
+        await admin.install_license(vendor.issue(5, license_id="L-B"))
+        await admin.enable_users(["cid"])
+        assert await shown() == (15, 3, False, 0)
+        await admin.remove_license("L-B")
+        assert await shown() == (10, 3, False, 0)

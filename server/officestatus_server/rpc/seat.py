@@ -7,6 +7,7 @@ the 6.x-only reasons. The release comes from the version the client sends.
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 
 from officestatus.licensing import seat_service_pb2 as pb
@@ -29,16 +30,17 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
     def __init__(self, service: LicenseService) -> None:
         self._service = service
         self._heartbeat_seconds = int(service.heartbeat_interval.total_seconds())
-        # The license info last built, with the registry and evaluation it was built
-        # from: every 6.x login sends it, and it changes only when they do.
-        self._info: tuple[Registry, Evaluation, pb.LicenseInfo] | None = None
+        # The license info last built, with the registry (weakly: a replaced registry
+        # and its 100,000 users are not kept alive for it) and the evaluation it was
+        # built from: every 6.x login sends it, and it changes only when they do.
+        self._info: tuple[weakref.ref[Registry], Evaluation, pb.LicenseInfo] | None = None
 
     def _license_info(self, now: datetime) -> pb.LicenseInfo:
         """The license state at `now` (shared: copy it, never change it)."""
         registry = self._service.registry
         evaluation = registry.evaluation(now)
         held = self._info
-        if held is not None and held[0] is registry and held[1] is evaluation:
+        if held is not None and held[0]() is registry and held[1] is evaluation:
             return held[2]
         info = pb.LicenseInfo(
             seats_total=registry.seats,
@@ -48,7 +50,7 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
             major_version=registry.major,
             unlimited=evaluation.active,
         )
-        self._info = (registry, evaluation, info)
+        self._info = (weakref.ref(registry), evaluation, info)
         return info
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginReply:
