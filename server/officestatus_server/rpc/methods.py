@@ -106,6 +106,9 @@ def _guard(
     """The handler inside the wrapper described at the top of this module."""
     assert handler.request_deserializer is not None
     parse = _parser(handler.request_deserializer, method)
+    # With a token, the request arrives as bytes and is parsed only after the check:
+    # a caller without the token gets no parsing done for it.
+    deserializer = parse if token is None else None
     if handler.unary_unary is not None:
         # grpc.aio handlers are coroutine functions; the stubs type them as plain ones.
         unary: Any = handler.unary_unary
@@ -114,9 +117,12 @@ def _guard(
             try:
                 if token is not None:
                     token.check(context)
+                    request = parse(request)
                 if type(request) is _Malformed:
                     raise request.error
                 return await unary(request, context)
+            except grpc.aio.AbortError:
+                raise
             except Exception as exc:
                 status = _refusal(exc, method)
             # Outside the except: abort raises its own exception, which must reach gRPC.
@@ -125,7 +131,7 @@ def _guard(
 
         return grpc.unary_unary_rpc_method_handler(
             unary_behavior,
-            request_deserializer=parse,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     if handler.unary_stream is not None:
@@ -136,18 +142,21 @@ def _guard(
             try:
                 if token is not None:
                     token.check(context)
+                    request = parse(request)
                 if type(request) is _Malformed:
                     raise request.error
                 async for reply in streaming(request, context):
                     yield reply
                 return
+            except grpc.aio.AbortError:
+                raise
             except Exception as exc:
                 status = _refusal(exc, method)
             await context.abort_with_status(status)
 
         return grpc.unary_stream_rpc_method_handler(
             stream_behavior,
-            request_deserializer=parse,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     raise TypeError(f"{method}: only unary requests are served")
