@@ -109,18 +109,23 @@ def _guard(
     # With a token, the request arrives as bytes and is parsed only after the check:
     # a caller without the token gets no parsing done for it.
     deserializer = parse if token is None else None
+
+    def admitted(request: Any, context: Context) -> Any:
+        """The request, once the token (if any) is checked and the request parsed."""
+        if token is not None:
+            token.check(context)
+            request = parse(request)
+        if type(request) is _Malformed:
+            raise request.error
+        return request
+
     if handler.unary_unary is not None:
         # grpc.aio handlers are coroutine functions; the stubs type them as plain ones.
         unary: Any = handler.unary_unary
 
         async def unary_behavior(request: Any, context: Context) -> Any:
             try:
-                if token is not None:
-                    token.check(context)
-                    request = parse(request)
-                if type(request) is _Malformed:
-                    raise request.error
-                return await unary(request, context)
+                return await unary(admitted(request, context), context)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
@@ -140,12 +145,7 @@ def _guard(
 
         async def stream_behavior(request: Any, context: Context) -> AsyncIterator[Any]:
             try:
-                if token is not None:
-                    token.check(context)
-                    request = parse(request)
-                if type(request) is _Malformed:
-                    raise request.error
-                async for reply in streaming(request, context):
+                async for reply in streaming(admitted(request, context), context):
                     yield reply
                 return
             except grpc.aio.AbortError:
