@@ -54,18 +54,25 @@ def name_key(name: str) -> str:
     """The form two names are compared in: each character upper-cased on its own.
 
     Windows compares account names through a one-to-one upper-case table, so "Straße" and
-    "STRASSE" are two accounts there; full case folding would make them one. Accents are
-    taken apart first and put together after, so "İ" and "i̇" (i with a dot above) meet.
+    "STRASSE" are two accounts there; full case folding would make them one. The table is
+    applied to the characters as written (composed), so a lone Greek iota below (U+0345)
+    meets the capital iota it upper-cases to, as on Windows. Then accents are taken apart
+    and the letters upper-cased again, so "İ" and "i̇" (i with a dot above) meet too.
     """
     if name.isascii():
         return name.upper()  # the same, for the names most offices have, and much faster
-    decomposed = unicodedata.normalize("NFD", name)
-    return unicodedata.normalize("NFC", "".join(_upper(c) for c in decomposed))
+    composed = "".join(_upper(c) for c in unicodedata.normalize("NFC", name))
+    decomposed = unicodedata.normalize("NFD", composed)
+    return unicodedata.normalize("NFC", "".join(_upper_letter(c) for c in decomposed))
 
 
 def _upper(ch: str) -> str:
-    if unicodedata.combining(ch):
-        # A mark stays a mark: the Greek iota below (U+0345) would become a letter.
-        return ch
+    """The character's one-to-one upper case (itself when its upper case is longer)."""
     upper = ch.upper()
     return upper if len(upper) == 1 else ch
+
+
+def _upper_letter(ch: str) -> str:
+    # Taken apart, a mark stays a mark: the iota below of "ᾳ" is part of that letter,
+    # whose one-to-one upper case is "ᾼ", not "ΑΙ".
+    return ch if unicodedata.combining(ch) else _upper(ch)
