@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+import os
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +37,8 @@ from officestatus_server.errors import (
 from officestatus_server.storage.base import Store, StoredLicense
 
 log = logging.getLogger("officestatus.service")
+# Threads that verify the installed licenses' signatures at start.
+_VERIFY_THREADS = min(4, os.cpu_count() or 1)
 
 Clock = Callable[[], datetime]
 # How often the latest time seen is written down while the server runs.
@@ -91,8 +95,8 @@ class LicenseService:
         """Open storage and load the state; the first start begins the evaluation."""
         now = self._clock()
         stored = await self._store.open(now)
-        self._registry = Registry.build(
-            stored.installation, [self._verify(lic) for lic in stored.licenses], stored.users
+        self._registry = Registry(
+            stored.installation, *await self._verify_and_key(stored.licenses, stored.users)
         )
         # The clock is checked against the latest time any earlier run saw: setting it
         # back while the server is stopped shows too.
@@ -164,6 +168,26 @@ class LicenseService:
                 await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
             except LicenseServerError as exc:
                 log.error("cannot record the clock's high-water mark: %s", exc.message)
+
+    async def _verify_and_key(
+        self, licenses: Sequence[StoredLicense], users: Iterable[User]
+    ) -> tuple[tuple[InstalledLicense, ...], dict[str, User]]:
+        """The stored licenses verified, and the users by name key. Verifying 1,000
+        signatures is a good part of a start: it runs in threads (the signature check lets
+        go of the GIL) while this thread keys the users."""
+        size = max(1, -(-len(licenses) // _VERIFY_THREADS))
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(_VERIFY_THREADS, thread_name_prefix="verify") as pool:
+            batches = [
+                loop.run_in_executor(pool, self._verify_all, licenses[i : i + size])
+                for i in range(0, len(licenses), size)
+            ]
+            keyed = licensing.keyed_users(users)
+            verified = tuple(lic for batch in await asyncio.gather(*batches) for lic in batch)
+        return verified, keyed
+
+    def _verify_all(self, licenses: Sequence[StoredLicense]) -> list[InstalledLicense]:
+        return [self._verify(lic) for lic in licenses]
 
     def _verify(self, stored: StoredLicense) -> InstalledLicense:
         """Re-verify a stored key: a key edited in the database or no longer trusted stops

@@ -118,6 +118,11 @@ class Decision(NamedTuple):
     user_name: str = ""
 
 
+def keyed_users(users: Iterable[User]) -> dict[str, User]:
+    """Users by name key, as a registry holds them."""
+    return {name_key(u.name): u for u in users}
+
+
 @dataclass(frozen=True)
 class Registry:
     """What is installed and who is enabled: the whole state the rules read."""
@@ -149,7 +154,7 @@ class Registry:
         major: int = SERVER_MAJOR,
     ) -> Registry:
         """A registry from stored rows."""
-        return cls(installation, tuple(licenses), {name_key(u.name): u for u in users}, major)
+        return cls(installation, tuple(licenses), keyed_users(users), major)
 
     # --- derived, computed once per registry ------------------------------------------
 
@@ -669,7 +674,7 @@ def plan_enable(registry: Registry, raw_names: Iterable[str], now: datetime) -> 
     _check_seats(registry, len(to_enable), now)
     seq = registry.next_seq
     put = tuple(
-        replace(u, enabled=True, enabled_at=now, enable_seq=seq + i)
+        u._replace(enabled=True, enabled_at=now, enable_seq=seq + i)
         for i, u in enumerate(to_enable)
     )
     enabled_after = registry.enabled_count() + len(put)
@@ -687,7 +692,7 @@ def plan_disable(registry: Registry, raw_names: Iterable[str], now: datetime) ->
     """Disable users: their seats are free at once."""
     users = _known(registry, _clean_names(raw_names))
     put = tuple(
-        replace(u, enabled=False, enabled_at=None, enable_seq=None) for u in users if u.enabled
+        u._replace(enabled=False, enabled_at=None, enable_seq=None) for u in users if u.enabled
     )
     enabled_after = registry.enabled_count() - len(put)
     result = f"disabled {_count(len(put), 'user')} ({len(users) - len(put)} already disabled); " + (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
+from typing import NamedTuple
 
 from officestatus_server.core.keys import LicenseKey
 
@@ -53,9 +54,11 @@ class InstalledLicense:
     problem: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class User:
-    """A user as the admin sees it. `enable_seq` orders who holds seats first."""
+class User(NamedTuple):
+    """A user as the admin sees it. `enable_seq` orders who holds seats first.
+
+    A named tuple: a start loads 100,000 of them, and a tuple is made several times
+    faster than a frozen dataclass."""
 
     name: str
     enabled: bool

@@ -49,7 +49,6 @@ def first_control_character(text: str) -> str | None:
     return next((c for c in text if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
 
 
-@functools.lru_cache(maxsize=_CACHE)
 def name_key(name: str) -> str:
     """The form two names are compared in: each character upper-cased on its own.
 
@@ -61,6 +60,11 @@ def name_key(name: str) -> str:
     """
     if name.isascii():
         return name.upper()  # the same, for the names most offices have, and much faster
+    return _unicode_key(name)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _unicode_key(name: str) -> str:
     composed = "".join(_upper(c) for c in unicodedata.normalize("NFC", name))
     decomposed = unicodedata.normalize("NFD", composed)
     return unicodedata.normalize("NFC", "".join(_upper_letter(c) for c in decomposed))
