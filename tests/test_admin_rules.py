@@ -353,6 +353,32 @@ async def test_a_key_edited_in_the_database_stops_counting_after_a_restart(
     assert "signature" in status.not_counting[0].reason
 
 
+async def test_many_licenses_are_verified_again_at_a_restart_in_install_order(
+    server: RunningServer, admin: AdminClient, vendor: Vendor
+) -> None:
+    """The start verifies the stored keys in several threads: every key is checked, and
+    the licenses keep the order they were installed in."""
+    ids = [f"L-{i:02d}" for i in range(11)]
+    for i, license_id in enumerate(ids):
+        await admin.install_license(vendor.issue(i + 1, license_id=license_id))
+    await server.stop()
+    db = sqlite3.connect(server.config.database_path)
+    try:
+        for broken in ("L-03", "L-08"):
+            db.execute(
+                "UPDATE licenses SET key_text = key_text || 'x' WHERE license_id = ?", (broken,)
+            )
+        db.commit()
+    finally:
+        db.close()
+    await server.start()
+    async with AdminClient(server.address, server.token) as again:
+        status = await again.status()
+    assert [c.license_id for c in status.counting] == [i for i in ids if i not in ("L-03", "L-08")]
+    assert [n.license_id for n in status.not_counting] == ["L-03", "L-08"]
+    assert status.seats_total == sum(range(1, 12)) - 4 - 9
+
+
 async def test_a_5x_license_carried_over_from_an_old_installation_is_listed_as_not_counting(
     server: RunningServer, admin: AdminClient, vendor: Vendor
 ) -> None:
