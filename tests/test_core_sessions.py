@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import pytest
@@ -44,6 +45,19 @@ def test_each_session_gets_its_own_id() -> None:
     assert len(ids) == 50
     assert len(sessions) == 50
     assert all(len(sid) < 2048 and sid.isascii() and sid.startswith("s2.") for sid in ids)
+
+
+def _nonce(sid: str) -> int:
+    payload = base64.urlsafe_b64decode(sid.split(".")[1] + "==")
+    return int(payload.decode().split("|")[2], 16)
+
+
+def test_an_id_does_not_tell_how_many_sessions_were_opened() -> None:
+    """The nonce that keeps ids apart is random: no count of sessions shows in the ids."""
+    sessions = table()
+    nonces = [_nonce(sessions.open("alice", later(1), 6)) for _ in range(50)]
+    assert nonces != sorted(nonces)
+    assert max(nonces) > 2**40
 
 
 HEARTBEATS = [
@@ -270,19 +284,27 @@ def test_non_ascii_session_id_is_refused(text: str) -> None:
 
 class _Scan:
     """What a session table answers, written the plain way: every expiry looks at every
-    session. The table must answer the same, whatever order it keeps them in."""
+    session. The table must answer the same, whatever order it keeps them in. Sessions of
+    an earlier run are resumed at their first heartbeat, unless they ended in this run."""
 
-    def __init__(self) -> None:
+    def __init__(self, earlier: Iterable[str] = ()) -> None:
         self.seen: dict[str, datetime] = {}
         self.sweep_due = datetime.min.replace(tzinfo=START.tzinfo)
+        self.earlier = set(earlier)
+        self.ended: set[str] = set()
 
     def _stale_before(self, now: datetime) -> datetime:
         return now - INTERVAL * MISSED_HEARTBEATS
 
+    def _end(self, sid: str) -> bool:
+        if sid in self.earlier:
+            self.ended.add(sid)
+        return self.seen.pop(sid, None) is not None
+
     def expire(self, now: datetime) -> int:
         stale = [sid for sid, seen in self.seen.items() if seen < self._stale_before(now)]
         for sid in stale:
-            del self.seen[sid]
+            self._end(sid)
         return len(stale)
 
     def sweep(self, now: datetime) -> None:
@@ -294,12 +316,16 @@ class _Scan:
         self.sweep(now)
         seen = self.seen.get(sid)
         if seen is None:
-            return False
-        if seen < self._stale_before(now):
-            del self.seen[sid]
+            if sid not in self.earlier or sid in self.ended:
+                return False
+        elif seen < self._stale_before(now):
+            self._end(sid)
             return False
         self.seen[sid] = now
         return True
+
+    def close(self, sid: str) -> bool:
+        return self._end(sid)
 
 
 # (what, which session, seconds the clock moves first: mostly forward, sometimes back)
@@ -317,24 +343,28 @@ _steps = st.lists(
 # A heartbeat, then a session opened before it goes stale behind it; and the clock back.
 @example(steps=[("open", 0, 0), ("open", 1, 10), ("touch", 0, 50), ("live", 0, 45)])
 @example(steps=[("open", 0, 0), ("open", 1, 60), ("touch", 0, -60), ("live", 0, 100)])
+# A session of the earlier run resumed after the clock went back, behind a newer one.
+@example(steps=[("open", 0, 0), ("touch", 3, 20), ("touch", 0, -200), ("live", 0, 200)])
 @settings(max_examples=300, deadline=None)
 def test_sessions_end_as_a_full_scan_says_whatever_the_clock_does(
     steps: list[tuple[str, int, int]],
 ) -> None:
-    sessions, scan = table(), _Scan()
-    ids: list[str] = []
+    # Three sessions an earlier run of the same server handed out, an hour before.
+    before = table()
+    ids = [before.open(f"earlier{i}", START - timedelta(hours=1), 5) for i in range(3)]
+    sessions, scan = table(), _Scan(ids)
     now = START
     for what, which, seconds in steps:
         now += timedelta(seconds=seconds)
-        sid = ids[which % len(ids)] if ids else ""
-        if what == "open" or not ids:
+        sid = ids[which % len(ids)]
+        if what == "open":
             scan.sweep(now)
             ids.append(sessions.open(f"user{which}", now, 6))
             scan.seen[ids[-1]] = now
         elif what == "touch":
             assert (sessions.touch(sid, now) is not None) is scan.touch(sid, now)
         elif what == "close":
-            assert sessions.close(sid) is (scan.seen.pop(sid, None) is not None)
+            assert sessions.close(sid) is scan.close(sid)
         elif what == "live":
             scan.expire(now)
             assert sessions.live(now) == len(scan.seen)
