@@ -146,6 +146,20 @@ async def test_the_admin_token_is_checked_before_the_request_is_looked_at(
     assert await status(b"", metadata=BEARER) == b""
 
 
+async def test_two_authorization_headers_are_refused_even_with_the_right_token(
+    served: tuple[grpc.aio.Channel, BrokenSeats],
+) -> None:
+    channel, _ = served
+    status = _raw(channel, "/officestatus.admin.AdminService/GetStatus")
+    for other in (f"Bearer {TOKEN}", "Bearer wrong"):
+        for headers in ((*BEARER, ("authorization", other)), (("authorization", other), *BEARER)):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await status(b"", metadata=headers)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert error_info(caught.value).reason == "ADMIN_TOKEN_INVALID"
+            assert "2 authorization headers" in (caught.value.details() or "")
+
+
 async def test_a_stream_that_fails_half_way_ends_with_the_refusal(
     served: tuple[grpc.aio.Channel, BrokenSeats],
 ) -> None:

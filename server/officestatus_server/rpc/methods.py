@@ -69,11 +69,15 @@ class AdminToken:
 
     def check(self, context: Context) -> None:
         """Raise Unauthenticated unless the call carries the token."""
-        sent: str | bytes = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization":
-                sent = value
-                break
+        headers = [v for k, v in context.invocation_metadata() or () if k == "authorization"]
+        if len(headers) > 1:
+            # Which one counts would be a guess, and proxies disagree on it: refuse.
+            raise Unauthenticated(
+                f"The call carries {len(headers)} authorization headers; send the admin "
+                "token in exactly one.",
+                reason="ADMIN_TOKEN_INVALID",
+            )
+        sent: str | bytes = headers[0] if headers else ""
         sent_bytes = sent.encode() if isinstance(sent, str) else bytes(sent)
         if hmac.compare_digest(sent_bytes, self._expected):
             return
