@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from datetime import date
 
 import grpc
@@ -330,23 +331,35 @@ async def test_every_change_is_in_the_audit_log(admin: AdminClient, vendor: Vend
     assert all(r.at is not None for r in records)
 
 
+async def _restarted_after(
+    server: RunningServer, edit: Callable[[sqlite3.Connection], object]
+) -> AdminClient:
+    """Stop the server, change its database behind its back, start it again; an admin
+    client for it (enter it with `async with`)."""
+    await server.stop()
+    db = sqlite3.connect(server.config.database_path)
+    try:
+        edit(db)
+        db.commit()
+    finally:
+        db.close()
+    await server.start()
+    return AdminClient(server.address, server.token)
+
+
 async def test_a_key_edited_in_the_database_stops_counting_after_a_restart(
     server: RunningServer, admin: AdminClient, vendor: Vendor
 ) -> None:
     await admin.install_license(vendor.issue(5, license_id="L-EDIT"))
-    await server.stop()
-    db = sqlite3.connect(server.config.database_path)
-    try:
+
+    def forge(db: sqlite3.Connection) -> None:
         (text,) = db.execute("SELECT key_text FROM licenses").fetchone()
         head, _, signature = text.split(".")
         forged = vendor.key(500, license_id="L-EDIT")
         forged_payload = sign_key(forged, SigningKey.generate("kms-test").private_key).split(".")[1]
         db.execute("UPDATE licenses SET key_text = ?", (f"{head}.{forged_payload}.{signature}",))
-        db.commit()
-    finally:
-        db.close()
-    await server.start()
-    async with AdminClient(server.address, server.token) as again:
+
+    async with await _restarted_after(server, forge) as again:
         status = await again.status()
     assert status.seats_total == 0
     assert [n.license_id for n in status.not_counting] == ["L-EDIT"]
@@ -361,18 +374,8 @@ async def test_many_licenses_are_verified_again_at_a_restart_in_install_order(
     ids = [f"L-{i:02d}" for i in range(11)]
     for i, license_id in enumerate(ids):
         await admin.install_license(vendor.issue(i + 1, license_id=license_id))
-    await server.stop()
-    db = sqlite3.connect(server.config.database_path)
-    try:
-        for broken in ("L-03", "L-08"):
-            db.execute(
-                "UPDATE licenses SET key_text = key_text || 'x' WHERE license_id = ?", (broken,)
-            )
-        db.commit()
-    finally:
-        db.close()
-    await server.start()
-    async with AdminClient(server.address, server.token) as again:
+    breaking = "UPDATE licenses SET key_text = key_text || 'x' WHERE license_id IN ('L-03', 'L-08')"
+    async with await _restarted_after(server, lambda db: db.execute(breaking)) as again:
         status = await again.status()
     assert [c.license_id for c in status.counting] == [i for i in ids if i not in ("L-03", "L-08")]
     assert [n.license_id for n in status.not_counting] == ["L-03", "L-08"]
@@ -383,19 +386,12 @@ async def test_a_5x_license_carried_over_from_an_old_installation_is_listed_as_n
     server: RunningServer, admin: AdminClient, vendor: Vendor
 ) -> None:
     await admin.install_license(vendor.issue(25, license_id="L-6"))
-    await server.stop()
     old = sign_key(vendor.key(40, major=5, license_id="L-5"), vendor.signing.private_key)
-    db = sqlite3.connect(server.config.database_path)
-    try:
-        db.execute(
-            "INSERT INTO licenses (license_id, key_text, installed_at) VALUES (?, ?, ?)",
-            ("L-5", old, "2024-01-01T00:00:00+00:00"),
-        )
-        db.commit()
-    finally:
-        db.close()
-    await server.start()
-    async with AdminClient(server.address, server.token) as again:
+    carry_over = (
+        "INSERT INTO licenses (license_id, key_text, installed_at) VALUES (?, ?, ?)",
+        ("L-5", old, "2024-01-01T00:00:00+00:00"),
+    )
+    async with await _restarted_after(server, lambda db: db.execute(*carry_over)) as again:
         status = await again.status()
         licenses = {lic.license_id: lic for lic in await again.list_licenses()}
     assert status.seats_total == 25
