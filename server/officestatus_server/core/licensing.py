@@ -314,8 +314,10 @@ class Registry:
 
     def apply(self, change: Change) -> Registry:
         """The registry after `change` was committed."""
-        removed = set(change.remove_licenses)
-        licenses = tuple(lic for lic in self.licenses if lic.license_id not in removed)
+        licenses = self.licenses
+        if change.remove_licenses:
+            removed = set(change.remove_licenses)
+            licenses = tuple(lic for lic in licenses if lic.license_id not in removed)
         users = dict(self.users)
         enabled, last_seq = self.enabled_total, self.last_seq
         for user in change.put_users:
