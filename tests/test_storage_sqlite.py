@@ -235,53 +235,6 @@ async def test_a_schema_1_database_is_migrated_and_its_audit_chained(tmp_path: P
     assert report.records_checked == 4
 
 
-def _user_keys(path: Path) -> dict[str, tuple[str, int, int | None]]:
-    db = sqlite3.connect(path)
-    rows = db.execute("SELECT name_key, name, enabled, enable_seq FROM users").fetchall()
-    db.close()
-    return {k: (n, e, seq) for k, n, e, seq in rows}
-
-
-async def test_a_schema_3_database_has_its_user_keys_made_again(tmp_path: Path) -> None:
-    """Schema 3 kept a lone Greek iota below (U+0345) apart from the capital iota it
-    upper-cases to. Now they meet: a user's key is made again, and two users that are now
-    one account become one, keeping the earlier place in the enable order."""
-    path = tmp_path / "v3.db"
-    store = SqliteStore(path)
-    await store.open(NOW)
-    await store.close()
-    later = NOW.replace(hour=11)
-    old_rows = [
-        # name_key, name, enabled, created_at, enabled_at, enable_seq (schema 3's keys)
-        ("A\u0345", "a\u0345", 1, later.isoformat(), later.isoformat(), 7),
-        ("AΙ", "AΙ", 1, NOW.isoformat(), NOW.isoformat(), 9),
-        ("B\u0345", "b\u0345", 0, NOW.isoformat(), None, None),
-        ("BOB", "bob", 1, NOW.isoformat(), NOW.isoformat(), 8),
-    ]
-    db = sqlite3.connect(path)
-    db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)", old_rows)
-    db.execute("PRAGMA user_version = 3")
-    db.commit()
-    db.close()
-
-    store = SqliteStore(path)
-    stored = await store.open(NOW)
-    # The re-keyed user is changed in place: no second row appears for it.
-    await store.commit(
-        Change(audit=_audit("users.enable"), put_users=(User("b\u0345", True, NOW, NOW, 10),))
-    )
-    await store.close()
-
-    assert {u.name for u in stored.users} == {"a\u0345", "b\u0345", "bob"}
-    assert _user_keys(path) == {
-        "AΙ": ("a\u0345", 1, 7),
-        "BΙ": ("b\u0345", 1, 10),
-        "BOB": ("bob", 1, 8),
-    }
-    merged = next(u for u in stored.users if u.name == "a\u0345")
-    assert merged.created_at == NOW  # the earlier of the two
-
-
 async def test_a_backup_is_a_consistent_copy_taken_while_open(tmp_path: Path) -> None:
     store = await _store_with_audit(tmp_path / "os.db", 3)
     await store.commit(Change(audit=_audit("licensed"), add_licenses=(_lic("L-9"),)))

@@ -53,10 +53,11 @@ def name_key(name: str) -> str:
     """The form two names are compared in: each character upper-cased on its own.
 
     Windows compares account names through a one-to-one upper-case table, so "Straße" and
-    "STRASSE" are two accounts there; full case folding would make them one. The table is
-    applied to the characters as written (composed), so a lone Greek iota below (U+0345)
-    meets the capital iota it upper-cases to, as on Windows. Then accents are taken apart
-    and the letters upper-cased again, so "İ" and "i̇" (i with a dot above) meet too.
+    "STRASSE" are two accounts there; full case folding would make them one. Accents are
+    taken apart first and put together after, so "İ" and "i̇" (i with a dot above) meet.
+    Accents have no case here: the Greek iota below (U+0345) stays an accent, so "ᾳ" meets
+    "ᾼ" and not "ΑΙ". (Windows would upper-case a lone U+0345 to "Ι"; after accents are
+    put together again that cannot be done consistently, so a key would not be its own key.)
     """
     if name.isascii():
         return name.upper()  # the same, for the names most offices have, and much faster
@@ -65,18 +66,13 @@ def name_key(name: str) -> str:
 
 @functools.lru_cache(maxsize=_CACHE)
 def _unicode_key(name: str) -> str:
-    composed = "".join(_upper(c) for c in unicodedata.normalize("NFC", name))
-    decomposed = unicodedata.normalize("NFD", composed)
-    return unicodedata.normalize("NFC", "".join(_upper_letter(c) for c in decomposed))
+    decomposed = unicodedata.normalize("NFD", name)
+    return unicodedata.normalize("NFC", "".join(_upper(c) for c in decomposed))
 
 
 def _upper(ch: str) -> str:
-    """The character's one-to-one upper case (itself when its upper case is longer)."""
+    if unicodedata.combining(ch):
+        # A mark stays a mark: the Greek iota below (U+0345) would become a letter.
+        return ch
     upper = ch.upper()
     return upper if len(upper) == 1 else ch
-
-
-def _upper_letter(ch: str) -> str:
-    # Taken apart, a mark stays a mark: the iota below of "ᾳ" is part of that letter,
-    # whose one-to-one upper case is "ᾼ", not "ΑΙ".
-    return ch if unicodedata.combining(ch) else _upper(ch)

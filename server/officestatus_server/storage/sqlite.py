@@ -9,7 +9,6 @@ written by a newer server is refused rather than guessed at.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
 import sqlite3
@@ -33,8 +32,6 @@ from officestatus_server.core.names import name_key
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage.base import Stored, StoredLicense
 
-log = logging.getLogger("officestatus.storage")
-
 # Each entry moves the schema from version i to i + 1: SQL statements, or a function for
 # what SQL alone cannot do. Only ever append.
 Migration = tuple[str, ...] | Callable[[aiosqlite.Connection], Awaitable[None]]
@@ -54,48 +51,6 @@ async def _chain_existing_audit(conn: aiosqlite.Connection) -> None:
         )
         previous, count = digest, count + 1
     await _set_audit_head(conn, previous, count)
-
-
-async def _rekey_users(conn: aiosqlite.Connection) -> None:
-    """v4: every user's key as `name_key` now makes it (a lone Greek iota below, U+0345,
-    now meets the capital iota it upper-cases to, as on Windows).
-
-    Rows whose names now have one key name one Windows account: they become one user. It
-    keeps the row that holds the earliest place in the enable order (else the earliest
-    created), so the merge frees seats and never takes one."""
-    async with conn.execute(
-        "SELECT name_key, name, enabled, created_at, enabled_at, enable_seq FROM users"
-    ) as cur:
-        rows = [
-            (str(k), str(n), int(e), str(c), ea, None if seq is None else int(seq))
-            for k, n, e, c, ea, seq in await cur.fetchall()
-        ]
-    accounts: dict[str, list[tuple[str, str, int, str, object, int | None]]] = {}
-    for row in rows:
-        accounts.setdefault(name_key(row[1]), []).append(row)
-    gone: list[tuple[str]] = []
-    rekeyed: list[tuple[object, ...]] = []
-    for key, same in accounts.items():
-        if len(same) == 1 and same[0][0] == key:
-            continue
-        # Enabled first, by place in the enable order; then by creation.
-        same.sort(key=lambda r: (not r[2], (r[5] or 0) if r[2] else 0, r[3]))
-        kept = same[0]
-        if len(same) > 1:
-            log.warning(
-                "users %s are one account: kept as %r",
-                ", ".join(repr(r[1]) for r in same),
-                kept[1],
-            )
-        gone += [(r[0],) for r in same]
-        rekeyed.append((key, kept[1], kept[2], min(r[3] for r in same), kept[4], kept[5]))
-    # All out before any in: a new key may be a key another row had.
-    await conn.executemany("DELETE FROM users WHERE name_key = ?", gone)
-    await conn.executemany(
-        """INSERT INTO users (name_key, name, enabled, created_at, enabled_at, enable_seq)
-           VALUES (?, ?, ?, ?, ?, ?)""",
-        rekeyed,
-    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -124,7 +79,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''",
     ),
     _chain_existing_audit,
-    _rekey_users,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
