@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import itertools
-import random
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -57,9 +56,6 @@ class SessionTable:
         # Sessions of earlier runs that were resumed and then ended in this one.
         self._ended: set[str] = set()
         self._sweep_due = _NEVER
-        # Makes each id of this run unique (the MAC, not the nonce, stops forgery). Random,
-        # not counted: an id must not tell a client how many sessions this run has opened.
-        self._nonces = random.Random(secrets.randbits(64))
 
     def __len__(self) -> int:
         return len(self._live)
@@ -79,7 +75,9 @@ class SessionTable:
         """Start a session for a user and return its id."""
         self._sweep(now)
         # release|run|nonce|user: the user key last, as the only part that may hold "|".
-        payload = f"{release}|{self.run}|{self._nonces.getrandbits(64):x}|{user_key}"
+        # The nonce makes each id unique (the MAC, not the nonce, stops forgery); from the
+        # system's generator, so ids tell nothing of how many sessions this run opened.
+        payload = f"{release}|{self.run}|{secrets.randbits(64):x}|{user_key}"
         body = f"{_PREFIX}.{b64url.encode(payload.encode())}"
         session_id = f"{body}.{self._mac(body)}"
         self._live[session_id] = Session(user_key, now, release, self.run)
