@@ -177,13 +177,17 @@ class LicenseService:
         go of the GIL) while this thread keys the users."""
         size = max(1, -(-len(licenses) // _VERIFY_THREADS))
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(_VERIFY_THREADS, thread_name_prefix="verify") as pool:
+        pool = ThreadPoolExecutor(_VERIFY_THREADS, thread_name_prefix="verify")
+        try:
             batches = [
                 loop.run_in_executor(pool, self._verify_all, licenses[i : i + size])
                 for i in range(0, len(licenses), size)
             ]
             keyed = licensing.keyed_users(users)
             verified = tuple(lic for batch in await asyncio.gather(*batches) for lic in batch)
+        finally:
+            # Never wait here: on a failure, the loop must not stall for the other batches.
+            pool.shutdown(wait=False, cancel_futures=True)
         return verified, keyed
 
     def _verify_all(self, licenses: Sequence[StoredLicense]) -> list[InstalledLicense]:
