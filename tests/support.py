@@ -4,6 +4,8 @@ real server on a free port with a real SQLite file."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -130,7 +132,15 @@ class RunningServer:
             await self.app.stop(grace=None)
             self.app = None
 
-    async def restart(self) -> None:
-        """Stop and start again on the same data (a new port)."""
+    async def restart(self, edit: Callable[[sqlite3.Connection], object] | None = None) -> None:
+        """Stop and start again on the same data (a new port); with `edit`, the database is
+        changed behind the server's back while it is stopped."""
         await self.stop()
+        if edit is not None:
+            db = sqlite3.connect(self.config.database_path)
+            try:
+                edit(db)
+                db.commit()
+            finally:
+                db.close()
         await self.start()

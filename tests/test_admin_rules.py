@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
 from datetime import date
 
 import grpc
@@ -331,22 +330,6 @@ async def test_every_change_is_in_the_audit_log(admin: AdminClient, vendor: Vend
     assert all(r.at is not None for r in records)
 
 
-async def _restarted_after(
-    server: RunningServer, edit: Callable[[sqlite3.Connection], object]
-) -> AdminClient:
-    """Stop the server, change its database behind its back, start it again; an admin
-    client for it (enter it with `async with`)."""
-    await server.stop()
-    db = sqlite3.connect(server.config.database_path)
-    try:
-        edit(db)
-        db.commit()
-    finally:
-        db.close()
-    await server.start()
-    return AdminClient(server.address, server.token)
-
-
 async def test_a_key_edited_in_the_database_stops_counting_after_a_restart(
     server: RunningServer, admin: AdminClient, vendor: Vendor
 ) -> None:
@@ -359,7 +342,8 @@ async def test_a_key_edited_in_the_database_stops_counting_after_a_restart(
         forged_payload = sign_key(forged, SigningKey.generate("kms-test").private_key).split(".")[1]
         db.execute("UPDATE licenses SET key_text = ?", (f"{head}.{forged_payload}.{signature}",))
 
-    async with await _restarted_after(server, forge) as again:
+    await server.restart(edit=forge)
+    async with AdminClient(server.address, server.token) as again:
         status = await again.status()
     assert status.seats_total == 0
     assert [n.license_id for n in status.not_counting] == ["L-EDIT"]
@@ -375,7 +359,8 @@ async def test_many_licenses_are_verified_again_at_a_restart_in_install_order(
     for i, license_id in enumerate(ids):
         await admin.install_license(vendor.issue(i + 1, license_id=license_id))
     breaking = "UPDATE licenses SET key_text = key_text || 'x' WHERE license_id IN ('L-03', 'L-08')"
-    async with await _restarted_after(server, lambda db: db.execute(breaking)) as again:
+    await server.restart(edit=lambda db: db.execute(breaking))
+    async with AdminClient(server.address, server.token) as again:
         status = await again.status()
     assert [c.license_id for c in status.counting] == [i for i in ids if i not in ("L-03", "L-08")]
     assert [n.license_id for n in status.not_counting] == ["L-03", "L-08"]
@@ -391,7 +376,8 @@ async def test_a_5x_license_carried_over_from_an_old_installation_is_listed_as_n
         "INSERT INTO licenses (license_id, key_text, installed_at) VALUES (?, ?, ?)",
         ("L-5", old, "2024-01-01T00:00:00+00:00"),
     )
-    async with await _restarted_after(server, lambda db: db.execute(*carry_over)) as again:
+    await server.restart(edit=lambda db: db.execute(*carry_over))
+    async with AdminClient(server.address, server.token) as again:
         status = await again.status()
         licenses = {lic.license_id: lic for lic in await again.list_licenses()}
     assert status.seats_total == 25

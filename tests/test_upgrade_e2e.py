@@ -31,7 +31,7 @@ async def _admin(server: RunningServer, *argv: str) -> str:
     return out.getvalue()
 
 
-def _carry_over_5x(server: RunningServer, vendor: Vendor) -> None:
+def _carry_over_5x(db: sqlite3.Connection, vendor: Vendor) -> None:
     """An installation upgraded from OfficeStatus 5 keeps its 5.x licenses (not counting)."""
     keys = [
         vendor.key(25, major=5, license_id="L5-OLD", purchased=date(2024, 3, 1)),
@@ -41,18 +41,13 @@ def _carry_over_5x(server: RunningServer, vendor: Vendor) -> None:
         vendor.key(5, major=5, license_id="L5-PRESS", kind=LicenseKind.FREE_PRESS,
                    purchased=date(2026, 7, 1)),
     ]  # fmt: skip
-    db = sqlite3.connect(server.config.database_path)
-    try:
-        db.executemany(
-            "INSERT INTO licenses (license_id, key_text, installed_at) VALUES (?, ?, ?)",
-            [
-                (k.license_id, sign_key(k, vendor.signing.private_key), "2024-03-02T10:00:00+00:00")
-                for k in keys
-            ],
-        )
-        db.commit()
-    finally:
-        db.close()
+    db.executemany(
+        "INSERT INTO licenses (license_id, key_text, installed_at) VALUES (?, ?, ?)",
+        [
+            (k.license_id, sign_key(k, vendor.signing.private_key), "2024-03-02T10:00:00+00:00")
+            for k in keys
+        ],
+    )
 
 
 @pytest.fixture
@@ -70,9 +65,7 @@ async def test_a_5x_customer_upgrades_to_6_by_the_policy(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     private, public = vendor_files
-    await server.stop()
-    _carry_over_5x(server, vendor)
-    await server.start()
+    await server.restart(edit=lambda db: _carry_over_5x(db, vendor))
     async with AdminClient(server.address, server.token) as admin:
         before = await admin.status()
     assert before.seats_total == 0
