@@ -60,6 +60,16 @@ def test_an_id_does_not_tell_how_many_sessions_were_opened() -> None:
     assert max(nonces) > 2**40
 
 
+def test_nonces_stay_unique_when_the_drawn_ones_run_out() -> None:
+    """Nonces are drawn from the system in batches: ids stay distinct across batches."""
+    sessions = table()
+    ids = [sessions.open("alice", later(1), 6) for _ in range(3 * 512 + 7)]
+    nonces = [_nonce(sid) for sid in ids]
+    assert len(set(ids)) == len(ids)
+    assert len(set(nonces)) == len(nonces)
+    assert max(nonces).bit_length() > 60
+
+
 HEARTBEATS = [
     pytest.param([30, 30, 30], True, id="every-interval"),
     pytest.param([1, 1, 1], True, id="often"),

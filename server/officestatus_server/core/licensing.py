@@ -247,7 +247,7 @@ class Registry:
         """How many users are enabled."""
         return self.enabled_total
 
-    @property
+    @cached_property
     def oversubscribed(self) -> bool:
         """More users are enabled than there are seats (only then does order matter)."""
         return self.enabled_total > self.seats

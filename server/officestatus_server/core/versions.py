@@ -46,29 +46,32 @@ MINIMUM_CLIENT_VERSION = Version(3, 0, 0)
 
 
 class Release(IntEnum):
-    """The client protocol generations; each one only adds to the one before."""
+    """The client protocol generations; each one only adds to the one before.
+
+    What a release reads is asked on every call: each answer is worked out once per
+    release and kept (cached_property)."""
 
     V3 = 3
     V4 = 4
     V5 = 5
     V6 = 6
 
-    @property
+    @functools.cached_property
     def has_deny_reason(self) -> bool:
         """4.x and later read LoginReply.reason."""
         return self >= Release.V4
 
-    @property
+    @functools.cached_property
     def has_sessions(self) -> bool:
         """5.x and later heartbeat and log out."""
         return self >= Release.V5
 
-    @property
+    @functools.cached_property
     def has_major_version(self) -> bool:
         """5.x and later read LicenseStatusReply.major_version."""
         return self >= Release.V5
 
-    @property
+    @functools.cached_property
     def has_license_info(self) -> bool:
         """6.x and later read LoginReply.license and the 6.x status fields."""
         return self >= Release.V6
