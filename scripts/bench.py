@@ -62,6 +62,7 @@ if str(ROOT) not in sys.path:
 from officestatus.licensing import seat_service_pb2 as seat_pb  # noqa: E402
 from officestatus_client import AdminClient  # noqa: E402
 from officestatus_server.config import ServerConfig  # noqa: E402
+from officestatus_server.core import b64url  # noqa: E402
 from officestatus_server.core.keys import (  # noqa: E402
     LicenseKey,
     LicenseKind,
@@ -72,6 +73,7 @@ from officestatus_server.core.model import AuditEntry, Change, InstalledLicense,
 from officestatus_server.storage.sqlite import SqliteStore  # noqa: E402
 from scripts.bench_load import (  # noqa: E402
     BASELINE_METHOD,
+    CONSTANT_METHOD,
     MEASURED,
     MEASURING,
     PROTOBUF_METHOD,
@@ -428,10 +430,10 @@ def empty_workload(*, protobuf: bool = False) -> Workload:
     )
 
 
-def login_workload(release: int, callers: int, seats: int) -> Workload:
-    """Logins of `callers` different enabled users holding seats, as a 3.x or 6.x client."""
+def login_requests(release: int, callers: int) -> tuple[bytes, ...]:
+    """Login requests of `callers` different users, as a 3.x or 6.x client sends them."""
     version = {3: "3.4.2", 6: "6.0.0"}[release]
-    payloads = tuple(
+    return tuple(
         seat_pb.LoginRequest(
             user_name=user_name(i + 1),
             client_version=version,
@@ -439,6 +441,36 @@ def login_workload(release: int, callers: int, seats: int) -> Workload:
         ).SerializeToString()
         for i in range(callers)
     )
+
+
+def constant_login_reply(seats: int) -> bytes:
+    """A 6.x login reply as the server grants one (a session id of the same form), for
+    the bare server's constant reference method."""
+    payload = f"6|{'0' * 16}|{'0' * 16}|{user_name(1).upper()}".encode()
+    return seat_pb.LoginReply(
+        granted=True,
+        message=f"Welcome, {user_name(1)}.",
+        session_id=f"s2.{b64url.encode(payload)}.{b64url.encode(bytes(18))}",
+        heartbeat_interval_seconds=60,
+        license=seat_pb.LicenseInfo(seats_total=seats, seats_used=seats, major_version=6),
+    ).SerializeToString()
+
+
+def constant_login_workload(callers: int, reply: bytes) -> Workload:
+    """6.x login requests to the bare server, answered with `reply` as it is: the
+    transport's cost of a login, with no protobuf and no logic (a reference row)."""
+    return Workload(
+        "login-constant",
+        "6.x login, constant",
+        CONSTANT_METHOD,
+        login_requests(6, callers),
+        lambda raw: None if raw == reply else "the bare server answered something else",
+    )
+
+
+def login_workload(release: int, callers: int, seats: int) -> Workload:
+    """Logins of `callers` different enabled users holding seats, as a 3.x or 6.x client."""
+    payloads = login_requests(release, callers)
 
     def check(raw: bytes) -> str | None:
         reply = seat_pb.LoginReply.FromString(raw)
@@ -892,22 +924,26 @@ def print_targets(found: list[Target], plan: Plan) -> None:
 
 
 def print_reference(rows: dict[str, Row], plan: Plan) -> None:
-    """The 6.x login against the empty call with protobuf messages: what is left once
-    protobuf's own cost, which the targets' baseline does not pay, is taken out."""
-    print("\nfor reference, not a target: 6.x login throughput / the empty call with protobuf")
+    """The 6.x login against two calls that do part of its work: the empty call with
+    protobuf messages (protobuf's own cost, which the targets' baseline does not pay),
+    and a constant login-sized reply from the bare server (the transport's cost of a
+    login's bytes, with no logic). What is left against the second is the login's logic."""
+    print("\nfor reference, not a target: 6.x login throughput against")
+    sizes = (("small", f"{plan.small_users:,} users"), ("large", f"{plan.users:,} users"))
     for callers in plan.callers:
-        protobuf = rows[f"empty-protobuf/bare/{callers}"]
-        ratios = ", ".join(
-            f"{label} {rows[f'login-6.x/{key}/{callers}'].throughput / protobuf.throughput:.2f}"
-            for key, label in (
-                ("small", f"{plan.small_users:,} users"),
-                ("large", f"{plan.users:,} users"),
+        for key, label in (
+            ("empty-protobuf", "the empty call with protobuf"),
+            ("login-constant", "a constant login reply from the bare server"),
+        ):
+            other = rows[f"{key}/bare/{callers}"]
+            ratios = ", ".join(
+                f"{size} {rows[f'login-6.x/{server}/{callers}'].throughput / other.throughput:.2f}"
+                for server, size in sizes
             )
-        )
-        print(
-            f"  {callers} callers: {ratios} (the protobuf empty call itself: "
-            f"{protobuf.throughput_ratio:.2f}x the bare one)"
-        )
+            print(
+                f"  {label}, {callers} callers: {ratios} (that call itself: "
+                f"{other.throughput_ratio:.2f}x the bare empty call)"
+            )
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -948,6 +984,7 @@ def _workloads_order(callers: int, plan: Plan) -> Iterator[tuple[str, Workload |
     seats = plan.seats_per_license * plan.licenses
     yield "bare", empty_workload()
     yield "bare", empty_workload(protobuf=True)
+    yield "bare", constant_login_workload(callers, constant_login_reply(seats))
     yield "small", login_workload(6, callers, plan.small_users)
     yield "large", login_workload(3, callers, seats)
     yield "large", login_workload(6, callers, seats)
@@ -975,7 +1012,15 @@ async def run(plan: Plan, work: Path, results: Results, children: Children) -> N
 
     with (work / "servers.log").open("ab") as log:
         bare = await children.start_server(
-            "bare grpc.aio", [sys.executable, str(LOAD_SCRIPT), "serve-empty"], log
+            "bare grpc.aio",
+            [
+                sys.executable,
+                str(LOAD_SCRIPT),
+                "serve-empty",
+                "--reply-hex",
+                constant_login_reply(plan.seats_per_license * plan.licenses).hex(),
+            ],
+            log,
         )
         small = await children.start_server(
             f"{plan.small_users:,} users", _server_command(small_dir, vendor_key), log

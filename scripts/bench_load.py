@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The benchmark's helper processes: a bare grpc.aio server and the load generator.
 
-    python scripts/bench_load.py serve-empty [--listen 127.0.0.1:0]
+    python scripts/bench_load.py serve-empty [--listen 127.0.0.1:0] [--reply-hex HEX]
     python scripts/bench_load.py drive < spec.json
 
 `serve-empty` answers /bench.Baseline/Empty with empty bytes: no protobuf, no
 interceptors, nothing but grpc.aio. It also answers /bench.Baseline/EmptyProtobuf, the
-same call with google.protobuf.Empty parsed and written (a reference row). It prints
-"listening on HOST:PORT" and serves until SIGTERM or SIGINT.
+same call with google.protobuf.Empty parsed and written (a reference row), and
+/bench.Baseline/Constant, which answers any request with the bytes given as --reply-hex
+(a reference row: what moving a login-sized request and reply costs, with no protobuf
+and no logic). It prints "listening on HOST:PORT" and serves until SIGTERM or SIGINT.
 
 `drive` reads a LoadSpec as JSON on stdin, calls one unary method with prepared request
 bytes from N concurrent callers for a warm-up and then a measured duration, and prints
@@ -39,6 +41,8 @@ BASELINE_METHOD = "/bench.Baseline/Empty"
 # The same empty call with protobuf messages (google.protobuf.Empty) parsed and written,
 # as any protobuf service pays: a reference row, not the baseline.
 PROTOBUF_METHOD = "/bench.Baseline/EmptyProtobuf"
+# Answers every request with the same prepared bytes: a reference row.
+CONSTANT_METHOD = "/bench.Baseline/Constant"
 MEASURING = "measuring"
 MEASURED = "measured"
 # One TCP connection per channel: without it, channels with the same target share one.
@@ -151,11 +155,15 @@ async def drive(spec: LoadSpec) -> LoadResult:
     )
 
 
-async def serve_empty(listen: str) -> None:
-    """A bare grpc.aio server answering BASELINE_METHOD with empty bytes."""
+async def serve_empty(listen: str, reply: bytes) -> None:
+    """A bare grpc.aio server answering BASELINE_METHOD with empty bytes (and the
+    reference methods)."""
 
     async def empty(request: bytes, context: Any) -> bytes:
         return b""
+
+    async def constant(request: bytes, context: Any) -> bytes:
+        return reply
 
     async def empty_protobuf(request: empty_pb2.Empty, context: Any) -> empty_pb2.Empty:
         return empty_pb2.Empty()
@@ -165,6 +173,7 @@ async def serve_empty(listen: str) -> None:
         service,
         {
             method: grpc.unary_unary_rpc_method_handler(empty),
+            CONSTANT_METHOD.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(constant),
             PROTOBUF_METHOD.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(
                 empty_protobuf,
                 request_deserializer=empty_pb2.Empty.FromString,
@@ -196,10 +205,11 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve-empty", help="a bare grpc.aio server")
     serve.add_argument("--listen", default="127.0.0.1:0")
+    serve.add_argument("--reply-hex", default="", help=f"what {CONSTANT_METHOD} answers")
     commands.add_parser("drive", help="run one measurement; the LoadSpec JSON on stdin")
     args = parser.parse_args()
     if args.command == "serve-empty":
-        asyncio.run(serve_empty(args.listen))
+        asyncio.run(serve_empty(args.listen, bytes.fromhex(args.reply_hex)))
         return 0
     spec = LoadSpec.from_json(sys.stdin.read())
     result = asyncio.run(drive(spec))

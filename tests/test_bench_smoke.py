@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = (
     "empty/bare",
     "empty-protobuf/bare",
+    "login-constant/bare",
     "login-6.x/small",
     "login-3.x/large",
     "login-6.x/large",
@@ -66,7 +67,8 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
             assert row[key] > 0, (row["id"], key)
         assert row["workload"] in done.stdout
 
-    assert "for reference, not a target: 6.x login throughput / the empty call" in done.stdout
+    assert "for reference, not a target: 6.x login throughput against" in done.stdout
+    assert "a constant login reply from the bare server, 16 callers:" in done.stdout
 
     scale = results["scale"]
     assert scale["startup_seconds"]["large_median"] > 0
