@@ -14,8 +14,9 @@ report gives throughput and p50/p99 latency of the empty call, a 3.x login, a 6.
 a 5.x heartbeat and GetLicenseStatus, each as a ratio to the baseline; the server's CPU
 per call; the start-up time, memory, enabling 10,000 users one call at a time and in one
 call, and the status call at 100,000 users; and each target, met or not. For reference
-(not a target) it also measures the empty call with protobuf messages, and the 6.x
-login against that.
+(not a target) it also measures two calls to the bare server, the empty call with
+protobuf messages and 6.x login requests answered with a constant login-sized reply,
+and the 6.x login against each.
 
     python scripts/bench.py                      # full run, a few minutes
     python scripts/bench.py --json bench.json    # the same, also as JSON
@@ -927,7 +928,8 @@ def print_reference(rows: dict[str, Row], plan: Plan) -> None:
     """The 6.x login against two calls that do part of its work: the empty call with
     protobuf messages (protobuf's own cost, which the targets' baseline does not pay),
     and a constant login-sized reply from the bare server (the transport's cost of a
-    login's bytes, with no logic). What is left against the second is the login's logic."""
+    login's bytes, with no logic). What is left against the second is the real server's
+    own work per call: protobuf parsing and writing, its gRPC handling and the login."""
     print("\nfor reference, not a target: 6.x login throughput against")
     sizes = (("small", f"{plan.small_users:,} users"), ("large", f"{plan.users:,} users"))
     for callers in plan.callers:
