@@ -126,6 +126,11 @@ class Plan:
         return -(-self.users // self.licenses)
 
     @property
+    def seats_total(self) -> int:
+        """Seats of all the large database's licenses together."""
+        return self.seats_per_license * self.licenses
+
+    @property
     def small_enabled(self) -> int:
         """Enabled in the small database (it has one license for all its users)."""
         return self.small_users * 4 // 5
@@ -983,7 +988,7 @@ def _server_command(data_dir: Path, vendor_key: Path) -> list[str]:
 def _workloads_order(callers: int, plan: Plan) -> Iterator[tuple[str, Workload | None]]:
     """(server, workload) in the order they are measured; None: heartbeats, whose
     sessions are opened just before."""
-    seats = plan.seats_per_license * plan.licenses
+    seats = plan.seats_total
     yield "bare", empty_workload()
     yield "bare", empty_workload(protobuf=True)
     yield "bare", constant_login_workload(callers, constant_login_reply(seats))
@@ -1020,7 +1025,7 @@ async def run(plan: Plan, work: Path, results: Results, children: Children) -> N
                 str(LOAD_SCRIPT),
                 "serve-empty",
                 "--reply-hex",
-                constant_login_reply(plan.seats_per_license * plan.licenses).hex(),
+                constant_login_reply(plan.seats_total).hex(),
             ],
             log,
         )

@@ -78,8 +78,7 @@ class SessionTable:
 
     def open(self, user_key: str, now: datetime, release: int) -> str:
         """Start a session for a user and return its id."""
-        if now >= self._sweep_due:
-            self._sweep(now)
+        self._sweep(now)
         # release|run|nonce|user: the user key last, as the only part that may hold "|".
         # The nonce makes each id unique (the MAC, not the nonce, stops forgery); from the
         # system's generator, so ids tell nothing of how many sessions this run opened.
