@@ -128,10 +128,12 @@ async def test_a_database_from_a_newer_server_is_refused_untouched(tmp_path: Pat
 async def test_a_file_that_is_no_database_gives_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "os.db"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StorageError) as failed:
+    with pytest.raises(PreconditionFailed) as failed:
         await SqliteStore(path).open(NOW)
-    assert failed.value.reason == "STORAGE_OPEN_FAILED"
+    assert failed.value.reason == "DATABASE_NOT_SQLITE"
     assert "os.db" in failed.value.message
+    assert path.read_bytes() == b"this is not a database" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["os.db"]
 
 
 async def _store_with_audit(path: Path, n: int) -> SqliteStore:

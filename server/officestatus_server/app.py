@@ -17,7 +17,8 @@ from google.protobuf.internal import api_implementation
 
 from officestatus_server.config import ServerConfig
 from officestatus_server.core.keys import TrustStore
-from officestatus_server.errors import InvalidInput, PreconditionFailed
+from officestatus_server.datadir import InstanceLock, refuse_orphans, traces, unusable_files
+from officestatus_server.errors import InvalidInput, LicenseServerError, PreconditionFailed
 from officestatus_server.rpc.server import GrpcServer, server_credentials
 from officestatus_server.service import Clock, LicenseService, utc_now
 from officestatus_server.storage.sqlite import SqliteStore
@@ -70,19 +71,33 @@ def load_trust(config: ServerConfig) -> TrustStore:
     return TrustStore.from_public_key_texts(texts)
 
 
+def _with_unusable_files(exc: LicenseServerError, data_dir: Path) -> LicenseServerError:
+    """The error, naming the files this user cannot use when there are any."""
+    files = unusable_files(data_dir)
+    if not files:
+        return exc
+    return type(exc)(
+        f"{exc.message} This user cannot read and write: {', '.join(files)}; a server run "
+        "as another user may have left them. Give them back to this user (chown, chmod 600).",
+        reason=exc.reason,
+    )
+
+
 class ServerApp:
     """One running license server."""
 
     def __init__(self, config: ServerConfig, clock: Clock = utc_now) -> None:
+        # Every setting is checked, and the trusted keys read, before anything is written.
+        config.check()
         self.config = config
-        self.token = ensure_admin_token(config.token_path)
         self.service = LicenseService(
             SqliteStore(config.database_path),
             load_trust(config),
             clock=clock,
             heartbeat_interval=timedelta(seconds=config.heartbeat_interval_seconds),
         )
-        config.check()
+        self.token = ""
+        self._lock = InstanceLock(config.data_dir)
         self._servers: list[GrpcServer] = []
         self.port = 0
         # The admin service's port when it listens apart (else the same as `port`).
@@ -96,9 +111,21 @@ class ServerApp:
                 "the protobuf wheel for this platform.",
                 protobuf_backend(),
             )
-        await self.service.start()
         config = self.config
+        # One server per data directory: refused before the database is opened.
+        self._lock.acquire()
         try:
+            found = traces(config.data_dir, config.database_path, config.token_path)
+            refuse_orphans(found)
+            try:
+                await self.service.start()
+            except LicenseServerError as exc:
+                raise _with_unusable_files(exc, config.data_dir) from exc
+        except BaseException:
+            self._lock.release()
+            raise
+        try:
+            self.token = ensure_admin_token(config.token_path)
             credentials = None
             if config.tls_cert is not None and config.tls_key is not None:
                 credentials = server_credentials(
@@ -115,6 +142,8 @@ class ServerApp:
                 self.admin_port = admin.listen(config.admin_listen, credentials)
             for server in self._servers:
                 await server.start()
+            host = config.listen.rsplit(":", 1)[0]
+            self._lock.announce(f"{host}:{self.port}")
             # The loaded state lives as long as the server: keep it out of the garbage
             # collector's full passes, which would otherwise stall logins for tens of ms.
             # (No collection first: at 100,000 users that alone costs a large part of the
@@ -125,6 +154,7 @@ class ServerApp:
                 await server.server.stop(None)
             self._servers = []
             await self.service.close()
+            self._lock.release()
             raise
         return self.port
 
@@ -134,6 +164,7 @@ class ServerApp:
         await asyncio.gather(*(server.stop(grace) for server in self._servers))
         self._servers = []
         await self.service.close()
+        self._lock.release()
 
     async def run_until_signal(self, on_ready: Callable[[ServerApp], None]) -> None:
         """Serve until SIGTERM or SIGINT, then stop gracefully."""
@@ -141,6 +172,13 @@ class ServerApp:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
+        if hasattr(signal, "SIGHUP"):
+            # A closed terminal or an init system's reload: the server keeps serving (it
+            # has nothing to reload; its settings apply at start). SIGTERM stops it.
+            loop.add_signal_handler(
+                signal.SIGHUP,
+                lambda: log.info("SIGHUP: nothing to reload, still serving (SIGTERM stops)"),
+            )
         await self.start()
         on_ready(self)
         await stopping.wait()

@@ -23,6 +23,40 @@ TLS_CERT_ENV = "OFFICESTATUS_TLS_CERT"
 TLS_KEY_ENV = "OFFICESTATUS_TLS_KEY"
 TLS_CLIENT_CA_ENV = "OFFICESTATUS_TLS_CLIENT_CA"
 VENDOR_KEYS_DIR_NAME = "vendor-keys"
+# The heartbeat interval 5.x and later clients are told, in seconds: a session ends after
+# three missed heartbeats, so the bounds keep a session between 15 seconds and 3 hours.
+HEARTBEAT_SECONDS_MIN = 5
+HEARTBEAT_SECONDS_MAX = 3600
+
+
+def check_address(value: str, setting: str) -> str:
+    """`host:port` with a port from 0 to 65535 (`[::1]:50051` for IPv6), else refused."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidInput(
+            f"{setting} {value!r} is not host:port with a port from 0 to 65535 (0: a free "
+            "port), e.g. localhost:50051 or 0.0.0.0:50051.",
+            reason="ADDRESS_INVALID",
+        )
+    if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+        raise InvalidInput(
+            f"{setting} {value!r}: write an IPv6 address in brackets, e.g. [::1]:50051.",
+            reason="ADDRESS_INVALID",
+        )
+    return value
+
+
+def check_heartbeat_seconds(value: object, setting: str) -> int:
+    """A heartbeat interval within the documented range, from a flag or the environment."""
+    text = str(value).strip()
+    number = int(text) if text.lstrip("-").isdigit() and len(text) < 12 else None
+    if number is None or not HEARTBEAT_SECONDS_MIN <= number <= HEARTBEAT_SECONDS_MAX:
+        raise InvalidInput(
+            f"{setting} {text!r} is not a whole number of seconds from "
+            f"{HEARTBEAT_SECONDS_MIN} to {HEARTBEAT_SECONDS_MAX}.",
+            reason="HEARTBEAT_SECONDS_INVALID",
+        )
+    return number
 
 
 @dataclass(frozen=True)
@@ -67,7 +101,9 @@ class ServerConfig:
             data_dir=Path(env[DATA_DIR_ENV]) if env.get(DATA_DIR_ENV) else default_data_dir(),
             listen=env.get(LISTEN_ENV) or DEFAULT_ADDRESS,
             vendor_key_files=keys,
-            heartbeat_interval_seconds=int(env.get(HEARTBEAT_ENV) or 60),
+            heartbeat_interval_seconds=check_heartbeat_seconds(env[HEARTBEAT_ENV], HEARTBEAT_ENV)
+            if env.get(HEARTBEAT_ENV)
+            else 60,
             admin_listen=env.get(ADMIN_LISTEN_ENV) or None,
             tls_cert=_path(env.get(TLS_CERT_ENV)),
             tls_key=_path(env.get(TLS_KEY_ENV)),
@@ -75,7 +111,11 @@ class ServerConfig:
         )
 
     def check(self) -> None:
-        """Refuse settings that cannot work together."""
+        """Refuse settings that are out of range or cannot work together."""
+        check_address(self.listen, "The listen address")
+        if self.admin_listen is not None:
+            check_address(self.admin_listen, "The admin listen address")
+        check_heartbeat_seconds(self.heartbeat_interval_seconds, "The heartbeat interval")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidInput(
                 "TLS needs both a certificate (--tls-cert) and its key (--tls-key).",

@@ -168,6 +168,10 @@ class LicenseService:
                 await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
             except LicenseServerError as exc:
                 log.error("cannot record the clock's high-water mark: %s", exc.message)
+            try:
+                await self._store.checkpoint()
+            except LicenseServerError as exc:
+                log.warning("%s", exc.message)
 
     async def _verify_and_key(
         self, licenses: Sequence[StoredLicense], users: Iterable[User]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from officestatus_server import __version__
 from officestatus_server.app import ServerApp, protobuf_backend
-from officestatus_server.config import ServerConfig
+from officestatus_server.config import ServerConfig, check_heartbeat_seconds
 from officestatus_server.errors import LicenseServerError
 
 
@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         "<data-dir>/vendor-keys/ are trusted too",
     )
     parser.add_argument(
-        "--heartbeat-seconds", type=int, help="heartbeat interval for 5.x and later clients"
+        "--heartbeat-seconds",
+        help="heartbeat interval for 5.x and later clients, 5 to 3600 seconds (default: "
+        "$OFFICESTATUS_HEARTBEAT_SECONDS or 60)",
     )
     parser.add_argument(
         "--admin-listen",
@@ -71,9 +73,9 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         if getattr(args, option) is not None:
             changes[option] = getattr(args, option)
     if args.heartbeat_seconds is not None:
-        if args.heartbeat_seconds < 1:
-            raise SystemExit("error: --heartbeat-seconds must be at least 1")
-        changes["heartbeat_interval_seconds"] = args.heartbeat_seconds
+        changes["heartbeat_interval_seconds"] = check_heartbeat_seconds(
+            args.heartbeat_seconds, "--heartbeat-seconds"
+        )
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
 
 

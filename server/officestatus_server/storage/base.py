@@ -57,6 +57,11 @@ class Store(Protocol):
         """Write a consistent copy of the database to `target` (a new file)."""
         ...
 
+    async def checkpoint(self) -> None:
+        """Make the main database file hold every committed change (now and then while
+        serving; `close` does it too)."""
+        ...
+
     async def close(self) -> None:
-        """Close the database."""
+        """Close the database (at a clean stop, after a checkpoint)."""
         ...

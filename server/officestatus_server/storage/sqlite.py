@@ -9,6 +9,7 @@ written by a newer server is refused rather than guessed at.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -81,6 +82,60 @@ MIGRATIONS: tuple[Migration, ...] = (
     _chain_existing_audit,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# What a whole installation holds (the schema as of version 1; later ones only add).
+_TABLES = ("meta", "licenses", "users", "audit")
+_META_KEYS = ("installation_id", "first_started_at", "session_secret")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+RESTORE_HINT = (
+    "To restore a backup: stop the server, move officestatus.db-wal and "
+    "officestatus.db-shm out of the data directory, copy the backup over officestatus.db, "
+    "and start the server. To begin a new installation on purpose, move the whole data "
+    "directory away first."
+)
+
+
+def _too_new(version: int) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"The database was written by a newer server (schema {version}; this "
+        f"server knows {SCHEMA_VERSION}). Run the newer server, or restore a backup.",
+        reason="SCHEMA_TOO_NEW",
+    )
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, without opening it, a database file that is empty or not SQLite."""
+    with path.open("rb") as f:
+        head = f.read(len(_SQLITE_HEADER))
+    if not head:
+        raise PreconditionFailed(
+            f"The database {path} is empty (0 bytes): the installation's data is not in it. "
+            f"The server will not start a new installation over it. {RESTORE_HINT}",
+            reason="DATABASE_EMPTY",
+        )
+    if head != _SQLITE_HEADER:
+        raise PreconditionFailed(
+            f"The database {path} is not an SQLite database. The server will not start on "
+            f"it nor change it. {RESTORE_HINT}",
+            reason="DATABASE_NOT_SQLITE",
+        )
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -106,37 +161,115 @@ class SqliteStore:
         return self._db
 
     async def open(self, now: datetime) -> Stored:
-        """Create or migrate the schema, create the installation on first start, load all."""
+        """Open the database, migrate its schema and load everything. A missing file
+        becomes a new installation, made whole under another name and then renamed, so it
+        appears complete or not at all; an existing file must hold a whole installation
+        and is refused, unchanged, when it does not."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = False
             if not self.path.exists():
-                # Owner-only from the first byte: the file holds the session secret.
-                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+                await self._create(now)
+                created = True
+            else:
+                _check_file(self.path)
+            self._db = await self._connect(self.path)
+            await self._check_complete()
             await self._conn.execute("PRAGMA journal_mode=WAL")
-            await self._conn.execute("PRAGMA synchronous=FULL")
-            await self._conn.execute("PRAGMA foreign_keys=ON")
-            await self._conn.execute("PRAGMA busy_timeout=5000")
             async with self._transaction():
                 await self._migrate()
-                created = await self._create_installation(now)
             return await self._load(created)
         except BaseException as exc:
             # An open connection keeps aiosqlite's worker thread, and the process, alive.
-            await self.close()
+            await self.close(checkpoint=False)
             if not isinstance(exc, sqlite3.Error):
                 raise
             raise StorageError(
-                f"Cannot open the database {self.path.name}: {exc}. Check the data "
-                "directory's permissions and free space.",
+                f"Cannot open the database {self.path}: {exc}. Check the data directory's "
+                "permissions and free space.",
                 reason="STORAGE_OPEN_FAILED",
             ) from exc
 
-    async def close(self) -> None:
-        """Close the database."""
+    @staticmethod
+    async def _connect(path: Path) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(path, isolation_level=None)
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    async def _create(self, now: datetime) -> None:
+        """A new installation at a temporary name, renamed into place once complete."""
+        partial = self.path.with_name(self.path.name + ".new")
+        for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+            # A creation that a crash interrupted: it never served, nothing of it counts.
+            leftover.unlink(missing_ok=True)
+        # Owner-only from the first byte: the file holds the session secret.
+        os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+        db = await self._connect(partial)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            self._db = db
+            async with self._transaction():
+                await self._migrate()
+                await self._create_installation(now)
+            await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db = None
+            await db.close()
+        _fsync_file(partial)
+        os.replace(partial, self.path)
+        _fsync_dir(self.path.parent)
+
+    async def _check_complete(self) -> None:
+        """Refuse, before writing anything, a database that is not a whole installation."""
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version == 0:
+            raise PreconditionFailed(
+                f"The database {self.path} holds no OfficeStatus installation (no schema): "
+                "its data may have been lost with a deleted officestatus.db-wal after a "
+                f"crash. The server will not start a new installation over it. {RESTORE_HINT}",
+                reason="DATABASE_INCOMPLETE",
+            )
+        if version > SCHEMA_VERSION:
+            raise _too_new(version)
+        async with self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+            tables = {str(r[0]) for r in await cur.fetchall()}
+        missing = [t for t in _TABLES if t not in tables]
+        if not missing:
+            async with self._conn.execute("SELECT key FROM meta") as cur:
+                keys = {str(r[0]) for r in await cur.fetchall()}
+            missing = [f"the {k} row" for k in _META_KEYS if k not in keys]
+        else:
+            missing = [f"the {t} table" for t in missing]
+        if missing:
+            raise PreconditionFailed(
+                f"The database {self.path} is missing {', '.join(missing)}: it is not a "
+                "whole OfficeStatus installation (damaged, or edited by hand). The server "
+                f"will not start on it nor change it. {RESTORE_HINT}",
+                reason="DATABASE_INCOMPLETE",
+            )
+
+    async def checkpoint(self) -> None:
+        """Copy what the WAL holds into the main file (while serving: no waiting)."""
+        try:
+            async with self._lock:
+                await self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"The WAL checkpoint failed ({exc}); the data is safe in the WAL.",
+                reason="CHECKPOINT_FAILED",
+            ) from exc
+
+    async def close(self, *, checkpoint: bool = True) -> None:
+        """Close the database; at a clean stop the main file holds every change first."""
         if self._db is not None:
             db, self._db = self._db, None
+            if checkpoint:
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await db.close()
 
     @asynccontextmanager
@@ -158,11 +291,7 @@ class SqliteStore:
             row = await cur.fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
-            raise PreconditionFailed(
-                f"The database was written by a newer server (schema {version}; this "
-                f"server knows {SCHEMA_VERSION}). Run the newer server, or restore a backup.",
-                reason="SCHEMA_TOO_NEW",
-            )
+            raise _too_new(version)
         for migration in MIGRATIONS[version:]:
             if callable(migration):
                 await migration(self._conn)
@@ -172,10 +301,7 @@ class SqliteStore:
         # PRAGMA takes no parameters; SCHEMA_VERSION is our own integer.
         await self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    async def _create_installation(self, now: datetime) -> bool:
-        async with self._conn.execute("SELECT value FROM meta WHERE key='installation_id'") as cur:
-            if await cur.fetchone() is not None:
-                return False
+    async def _create_installation(self, now: datetime) -> None:
         await self._conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
             [
@@ -184,7 +310,6 @@ class SqliteStore:
                 ("session_secret", secrets.token_hex(32)),
             ],
         )
-        return True
 
     async def _load(self, created: bool) -> Stored:
         conn = self._conn
