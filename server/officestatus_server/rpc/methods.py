@@ -61,6 +61,16 @@ def _parser(deserializer: Callable[[bytes], Any], method: str) -> Callable[[byte
     return parse
 
 
+class Traffic:
+    """Counts the calls that reach a handler, and turns new ones away while the server
+    stops: a stop first lets the calls already received run (until none has arrived for a
+    moment), then answers the ones still arriving UNAVAILABLE before gRPC stops."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.stopping = False
+
+
 class AdminToken:
     """The admin token, as the `authorization: Bearer <token>` header must carry it."""
 
@@ -105,7 +115,10 @@ def _refusal(exc: Exception, method: str) -> grpc.Status:
 
 
 def _guard(
-    handler: grpc.RpcMethodHandler[Any, Any], method: str, token: AdminToken | None
+    handler: grpc.RpcMethodHandler[Any, Any],
+    method: str,
+    token: AdminToken | None,
+    traffic: Traffic,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The handler inside the wrapper described at the top of this module."""
     assert handler.request_deserializer is not None
@@ -128,6 +141,9 @@ def _guard(
         unary: Any = handler.unary_unary
 
         async def unary_behavior(request: Any, context: Context) -> Any:
+            traffic.calls += 1
+            if traffic.stopping:
+                await _refuse_stopping(context)
             try:
                 return await unary(admitted(request, context), context)
             except grpc.aio.AbortError:
@@ -148,6 +164,9 @@ def _guard(
         streaming: Any = handler.unary_stream
 
         async def stream_behavior(request: Any, context: Context) -> AsyncIterator[Any]:
+            traffic.calls += 1
+            if traffic.stopping:
+                await _refuse_stopping(context)
             try:
                 async for reply in streaming(admitted(request, context), context):
                     yield reply
@@ -164,6 +183,13 @@ def _guard(
             response_serializer=handler.response_serializer,
         )
     raise TypeError(f"{method}: only unary requests are served")
+
+
+async def _refuse_stopping(context: Context) -> None:
+    await context.abort(
+        grpc.StatusCode.UNAVAILABLE,
+        "The OfficeStatus License Server is stopping; try again in a moment.",
+    )
 
 
 class _Capture:
@@ -189,6 +215,7 @@ def register(
     servicer: object,
     *,
     token: AdminToken | None = None,
+    traffic: Traffic | None = None,
 ) -> str:
     """Register `servicer` through its generated `add_servicer` function, every method
     wrapped; with `token`, every method needs it. Returns the service's full name."""
@@ -196,8 +223,9 @@ def register(
     add_servicer(servicer, capture)
     if not capture.handlers:
         raise RuntimeError(f"{add_servicer.__name__} registered no methods")
+    traffic = traffic or Traffic()
     handlers = {
-        name: _guard(handler, f"/{capture.service}/{name}", token)
+        name: _guard(handler, f"/{capture.service}/{name}", token, traffic)
         for name, handler in capture.handlers.items()
     }
     server.add_generic_rpc_handlers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
@@ -12,10 +13,14 @@ from officestatus.admin import admin_service_pb2_grpc
 from officestatus.licensing import seat_service_pb2_grpc
 from officestatus_server.errors import InvalidInput
 from officestatus_server.rpc.admin import AdminServicer
-from officestatus_server.rpc.methods import AdminToken, register
+from officestatus_server.rpc.methods import AdminToken, Traffic, register
 from officestatus_server.rpc.seat import SeatServicer
 from officestatus_server.service import LicenseService
 
+# At a stop: how long the calls already received may keep arriving at the handlers, and
+# the quiet that says they all have.
+DRAIN_SECONDS = 0.5
+QUIET_SECONDS = 0.05
 # Requests are small; a larger one is refused before it reaches a handler.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
@@ -35,12 +40,14 @@ class GrpcServer:
             ],
         )
         self.services: tuple[str, ...] = ()
+        self.traffic = Traffic()
         if seat:
             self.services += (
                 register(
                     self.server,
                     seat_service_pb2_grpc.add_SeatServiceServicer_to_server,
                     SeatServicer(service),
+                    traffic=self.traffic,
                 ),
             )
         if admin:
@@ -50,6 +57,7 @@ class GrpcServer:
                     admin_service_pb2_grpc.add_AdminServiceServicer_to_server,
                     AdminServicer(service),
                     token=AdminToken(admin_token),
+                    traffic=self.traffic,
                 ),
             )
         self.health = health.aio.HealthServicer()
@@ -82,8 +90,19 @@ class GrpcServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace: float | None) -> None:
-        """Turn health NOT_SERVING, let in-flight calls finish within `grace`, stop."""
+        """Turn health NOT_SERVING, serve the calls already received (until none has
+        arrived for a moment, at most `grace`), answer later ones UNAVAILABLE, then stop,
+        letting calls in handlers finish within `grace`."""
         await self.health.enter_graceful_shutdown()
+        if grace:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + min(grace, DRAIN_SECONDS)
+            seen = -1
+            while self.traffic.calls != seen and loop.time() < deadline:
+                seen = self.traffic.calls
+                await asyncio.sleep(QUIET_SECONDS)
+            self.traffic.stopping = True
+            await asyncio.sleep(QUIET_SECONDS)
         await self.server.stop(grace)
 
 
