@@ -1,0 +1,99 @@
+"""Small defects found on the way (issue 12): what the log says about a refused admin
+change, the health service's List, `audit verify --json` on a tampered log, and license
+keys whose dates cannot be right."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from officestatus.admin import admin_service_pb2 as apb
+from officestatus.admin import admin_service_pb2_grpc as apb_grpc
+from officestatus_client import AdminClient
+from officestatus_server.core import b64url
+from officestatus_server.core.keys import PREFIX
+from tests.process import start_server_process
+from tests.support import RunningServer, Vendor
+
+CALLER_GONE = "a change finished after its caller had gone"
+
+
+def _metadata(data_dir: Path) -> tuple[tuple[str, str], ...]:
+    token = (data_dir / "admin-token").read_text().strip()
+    return (("authorization", f"Bearer {token}"),)
+
+
+def _signed(vendor: Vendor, **fields: Any) -> str:
+    """A key signed by `vendor` with payload fields the vendor tool would never write."""
+    payload = {**vendor.key(5, license_id="L-DATES").payload(), **fields}
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("ascii")
+    signed = f"{PREFIX}.{b64url.encode(body)}"
+    signature = vendor.signing.private_key.sign(signed.encode("ascii"))
+    return f"{signed}.{b64url.encode(signature)}"
+
+
+# --- a refused admin change in the log ----------------------------------------------------
+
+
+async def test_a_refused_admin_change_is_not_logged_as_finished_after_its_caller_left(
+    tmp_path: Path, vendor: Vendor
+) -> None:
+    data = tmp_path / "data"
+    pub = vendor.write_public_key(tmp_path)
+    server = await start_server_process(data, "--vendor-key", str(pub))
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            admin = apb_grpc.AdminServiceStub(channel)
+            md = _metadata(data)
+            await admin.InstallLicense(apb.InstallLicenseRequest(key=vendor.issue(1)), metadata=md)
+            await admin.AddUsers(apb.AddUsersRequest(user_names=["ann", "bo"]), metadata=md)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await admin.EnableUsers(
+                    apb.EnableUsersRequest(user_names=["ann", "bo"]), metadata=md
+                )
+            assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await admin.InstallLicense(
+                    apb.InstallLicenseRequest(key=vendor.issue(1, major=5)), metadata=md
+                )
+            assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        code, out = await server.stop()
+    assert code == 0
+    # The caller heard each refusal; the log does not claim nobody was there to hear it.
+    assert CALLER_GONE not in out
+    assert "Traceback" not in out
+
+
+async def test_a_refused_change_whose_caller_left_is_still_logged(
+    server: RunningServer, admin: AdminClient, vendor: Vendor, caplog: pytest.LogCaptureFixture
+) -> None:
+    await admin.install_license(vendor.issue(1))
+    await admin.add_users(["ann", "bo"])
+    assert server.app is not None
+    service = server.app.service
+    caplog.set_level(logging.INFO, logger="officestatus.service")
+    # A change waits its turn behind another (here: the change lock, held by the test);
+    # its caller gives up meanwhile, as a client does at its deadline.
+    async with service._lock:
+        caller = asyncio.create_task(service.enable_users(["ann", "bo"]))
+        await asyncio.sleep(0)
+        caller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await caller
+    for _ in range(100):
+        if CALLER_GONE in caplog.text:
+            break
+        await asyncio.sleep(0.01)
+    gone = [r.getMessage() for r in caplog.records if CALLER_GONE in r.getMessage()]
+    assert len(gone) == 1, caplog.text
+    assert "seat" in gone[0]
+    # The seats were not given anyway.
+    assert (await admin.status()).seats_used == 0
