@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from officestatus.admin import admin_service_pb2 as apb
 from officestatus.admin import admin_service_pb2_grpc as apb_grpc
@@ -97,3 +98,24 @@ async def test_a_refused_change_whose_caller_left_is_still_logged(
     assert "seat" in gone[0]
     # The seats were not given anyway.
     assert (await admin.status()).seats_used == 0
+
+
+# --- the health service's List ------------------------------------------------------------
+
+
+async def test_health_list_answers_every_service_without_a_traceback(tmp_path: Path) -> None:
+    server = await start_server_process(tmp_path / "data")
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            reply = await health.List(health_pb2.HealthListRequest())
+    finally:
+        code, out = await server.stop()
+    assert {name: s.status for name, s in reply.statuses.items()} == {
+        "": health_pb2.HealthCheckResponse.SERVING,
+        "officestatus.licensing.SeatService": health_pb2.HealthCheckResponse.SERVING,
+        "officestatus.admin.AdminService": health_pb2.HealthCheckResponse.SERVING,
+    }
+    assert code == 0
+    assert "Traceback" not in out
+    assert "ERROR" not in out
