@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from officestatus.admin import admin_service_pb2 as apb
 from officestatus.admin import admin_service_pb2_grpc as apb_grpc
 from officestatus_client import AdminClient
+from officestatus_client.admin_cli import EXIT_FOUND_PROBLEMS, EXIT_OK, run
 from officestatus_server.core import b64url
 from officestatus_server.core.keys import PREFIX
 from tests.process import start_server_process
@@ -119,3 +122,38 @@ async def test_health_list_answers_every_service_without_a_traceback(tmp_path: P
     assert code == 0
     assert "Traceback" not in out
     assert "ERROR" not in out
+
+
+# --- audit verify --json ------------------------------------------------------------------
+
+
+async def _cli(server: RunningServer, *argv: str) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = await run(
+        ["--address", server.address, "--data-dir", str(server.data_dir), *argv], out, err
+    )
+    return code, out.getvalue() + err.getvalue()
+
+
+async def test_audit_verify_json_exits_5_on_a_log_edited_while_the_server_was_stopped(
+    server: RunningServer, admin: AdminClient, vendor: Vendor
+) -> None:
+    await admin.install_license(vendor.issue(5))
+    await admin.add_users(["ann", "bo"], enable=True)
+    code, out = await _cli(server, "--json", "audit", "verify")
+    assert code == EXIT_OK, out
+    assert json.loads(out)["intact"] is True
+
+    def hide_the_users(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE audit SET result = 'nothing' WHERE action = 'users.add'")
+
+    await server.restart(edit=hide_the_users)
+    code, out = await _cli(server, "--json", "audit", "verify")
+    assert code == EXIT_FOUND_PROBLEMS, out
+    report = json.loads(out)
+    assert report["intact"] is False
+    assert any("edited after it was written" in p for p in report["problems"]), report
+    # Text mode says the same with the same exit code.
+    code, out = await _cli(server, "audit", "verify")
+    assert code == EXIT_FOUND_PROBLEMS
+    assert "Audit log TAMPERED" in out
