@@ -59,6 +59,7 @@ from officestatus_server.core.status import status_view
 from officestatus_server.errors import (
     AlreadyExists,
     InvalidInput,
+    KeyRejected,
     LicenseServerError,
     NotFound,
     PreconditionFailed,
@@ -268,7 +269,10 @@ class LicensingMachine(RuleBasedStateMachine):
     def _install(self, key: LicenseKey) -> Change | None:
         text = sign_key(key, VENDOR.signing.private_key)
         refusal: tuple[type[LicenseServerError], str | None] | None = None
-        if key.license_id in self.all_ids:
+        if max(key.purchase_date, key.issue_date) > self.now.date() + timedelta(days=1):
+            # The clock set back days before the keys' date (2026-11-01).
+            refusal = (KeyRejected, "KEY_DATED_IN_FUTURE")
+        elif key.license_id in self.all_ids:
             refusal = (AlreadyExists, "LICENSE_ALREADY_INSTALLED")
         elif key.major_version < 6:
             refusal = (PreconditionFailed, "LICENSE_OLDER_MAJOR")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from officestatus_client import AdminClient
 from officestatus_client.admin_cli import EXIT_OK, run
 from officestatus_server.cli.vendor_main import main as vendor_cli
 from officestatus_server.core.keys import LicenseKind, sign_key
-from tests.support import RunningServer, Vendor
+from tests.support import FakeClock, RunningServer, Vendor
 
 # OfficeStatus 6: announced 1 August 2026, released 1 September 2026. The free window
 # reaches back three months from the announcement: purchases on or after 1 May 2026.
@@ -59,6 +59,7 @@ def vendor_files(tmp_path: Path, vendor: Vendor) -> tuple[Path, Path]:
 
 async def test_a_5x_customer_upgrades_to_6_by_the_policy(
     server: RunningServer,
+    clock: FakeClock,
     vendor: Vendor,
     vendor_files: tuple[Path, Path],
     tmp_path: Path,
@@ -105,7 +106,9 @@ async def test_a_5x_customer_upgrades_to_6_by_the_policy(
     assert [p.name for p in issued] == ["L5-NEW-U6.key", "L5-OLD-U6.key", "L5-SITE-U6.key"]
     assert "L5-PRESS: no upgrade key (full price" in capsys.readouterr().out
 
-    # The customer installs them: the 6.x seats count, the 5.x ones still do not.
+    # The customer installs them: the 6.x seats count, the 5.x ones still do not. The
+    # vendor's tool dates keys by today's calendar; the server's clock reads the same day.
+    clock.now = max(clock.now, datetime.now(UTC))
     for key_file in issued:
         await _admin(server, "license", "install", str(key_file))
     async with AdminClient(server.address, server.token) as admin:

@@ -255,11 +255,11 @@ async def _upgrade_preview(args: argparse.Namespace, client: AdminClient) -> str
 
 async def _audit_verify(args: argparse.Namespace, client: AdminClient) -> str:
     report = await client.verify_audit()
-    if args.json:
-        return _render.to_json(report)
+    text = _render.to_json(report) if args.json else _render.audit_verification_text(report)
     if not report.intact:
-        raise AuditTampered(_render.audit_verification_text(report))
-    return _render.audit_verification_text(report)
+        # The same report, and exit code 5, in both modes: a script sees the tampering.
+        raise AuditTampered(text)
+    return text
 
 
 async def _backup(args: argparse.Namespace, client: AdminClient) -> str:

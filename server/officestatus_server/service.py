@@ -293,8 +293,14 @@ class LicenseService:
         """
         unit = asyncio.get_running_loop().create_task(self._plan_commit_apply(plan))
         self._tasks.add(unit)
-        unit.add_done_callback(self._finished)
-        return await asyncio.shield(unit)
+        unit.add_done_callback(self._tasks.discard)
+        try:
+            return await asyncio.shield(unit)
+        except asyncio.CancelledError:
+            # The caller has gone; the unit goes on, and its error, if any, is logged
+            # when it ends. A caller still waiting hears the error itself: not logged here.
+            unit.add_done_callback(self._finished)
+            raise
 
     async def _plan_commit_apply(self, plan: Callable[[Registry, datetime], Change]) -> Change:
         async with self._lock:

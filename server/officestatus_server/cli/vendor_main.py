@@ -34,6 +34,7 @@ from officestatus_server.core.keys import (
     SigningKey,
     TrustStore,
     armour,
+    check_not_future,
     decode_unverified,
     read_key,
     sign_key,
@@ -144,9 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_major(issue)
     _add_license_id(issue)
     issue.add_argument(
-        "--purchase-date", type=_iso_date, metavar="YYYY-MM-DD", help="default: today"
+        "--purchase-date",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="default: today; not after the issue date",
     )
-    issue.add_argument("--issue-date", type=_iso_date, metavar="YYYY-MM-DD", help="default: today")
+    issue.add_argument(
+        "--issue-date",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="default: today; at most a day ahead of today",
+    )
     issue.add_argument(
         "--upgrades", metavar="LICENSE_ID", help="the id of the license this one upgrades"
     )
@@ -421,6 +430,7 @@ def _emit(key: LicenseKey, signing: SigningKey, out: str | None) -> int:
     # never reaches a customer's inbox.
     own = TrustStore({signing.key_id: signing.private_key.public_key()})
     read_key(key_text, own)
+    check_not_future(key, date.today())
     armoured = armour(key_text)
     seats = "no seats" if not key.kind.carries_seats else f"{key.seats} seats"
     summary = (

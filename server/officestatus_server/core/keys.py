@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +48,9 @@ SIGNATURE_BYTES = 64  # Ed25519
 # evaluation end + 1 day) inside the calendar.
 EARLIEST_DATE = date(1990, 1, 1)
 LATEST_DATE = date(9000, 12, 31)
+# A key is dated on the vendor's day: it may be a day ahead of a server in another time
+# zone, never more. A later date is a mistake (or a try at a longer support period).
+DATE_TOLERANCE = timedelta(days=1)
 
 
 class LicenseKind(StrEnum):
@@ -96,6 +99,13 @@ class LicenseKey:
         if problems:
             raise KeyRejected(
                 f"The license key is not valid: {problems[0]}.", reason="KEY_MALFORMED"
+            )
+        if self.purchase_date > self.issue_date:
+            raise KeyRejected(
+                f"The license key is not valid: it says it was purchased on "
+                f"{self.purchase_date.isoformat()}, after it was issued on "
+                f"{self.issue_date.isoformat()}. Ask Key Metric Software for a corrected key.",
+                reason="KEY_DATES_INVALID",
             )
 
     def payload(self) -> dict[str, Any]:
@@ -150,6 +160,20 @@ def _problems(key: LicenseKey) -> list[str]:
     if key.upgrades_license_id is not None and not _LICENSE_ID.match(key.upgrades_license_id):
         problems.append("the upgraded license id is not valid")
     return problems
+
+
+def check_not_future(key: LicenseKey, today: date) -> None:
+    """Refuse a key dated more than a day after `today` (the installing server's date, or
+    the vendor's when issuing). Raises KeyRejected (KEY_DATED_IN_FUTURE)."""
+    latest = max(key.purchase_date, key.issue_date)
+    if latest > today + DATE_TOLERANCE:
+        raise KeyRejected(
+            f"License {key.license_id} is dated {latest.isoformat()}, more than a day after "
+            f"today ({today.isoformat()}): a key cannot be issued in the future. Check this "
+            "computer's date; if it is right, ask Key Metric Software for a correctly dated "
+            "key.",
+            reason="KEY_DATED_IN_FUTURE",
+        )
 
 
 class TrustStore:

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import NamedTuple
 
-from officestatus_server.core.keys import LicenseKey, LicenseKind
+from officestatus_server.core.keys import LicenseKey, LicenseKind, check_not_future
 from officestatus_server.core.model import (
     AuditEntry,
     Change,
@@ -462,6 +462,7 @@ def standing(registry: Registry, user: User, now: datetime) -> Decision:
 
 def plan_install(registry: Registry, key: LicenseKey, key_text: str, now: datetime) -> Change:
     """Install a verified key, or say why not. The first seat license ends the evaluation."""
+    check_not_future(key, now.date())
     existing = registry.license(key.license_id)
     if existing is not None:
         raise AlreadyExists(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,6 +24,21 @@ DRAIN_SECONDS = 0.5
 QUIET_SECONDS = 0.05
 # Requests are small; a larger one is refused before it reaches a handler.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+class _Health(health.aio.HealthServicer):  # type: ignore[misc]
+    """The reference health service, with `List` (grpcio-health-checking's aio servicer
+    leaves it unimplemented, and every call logged a NotImplementedError traceback)."""
+
+    async def List(
+        self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> health_pb2.HealthListResponse:
+        """Every service's status, by name ("" is the server as a whole)."""
+        statuses = {
+            name: health_pb2.HealthCheckResponse(status=status)
+            for name, status in self._server_status.items()
+        }
+        return health_pb2.HealthListResponse(statuses=statuses)
 
 
 class GrpcServer:
@@ -60,7 +76,7 @@ class GrpcServer:
                     traffic=self.traffic,
                 ),
             )
-        self.health = health.aio.HealthServicer()
+        self.health = _Health()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
