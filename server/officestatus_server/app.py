@@ -19,7 +19,7 @@ from officestatus_server.config import ServerConfig
 from officestatus_server.core.keys import TrustStore
 from officestatus_server.datadir import InstanceLock, refuse_orphans, traces, unusable_files
 from officestatus_server.errors import InvalidInput, LicenseServerError, PreconditionFailed
-from officestatus_server.rpc.server import GrpcServer, server_credentials
+from officestatus_server.rpc.server import GrpcServer, Limits, server_credentials
 from officestatus_server.service import Clock, LicenseService, utc_now
 from officestatus_server.storage.sqlite import SqliteStore
 
@@ -71,6 +71,29 @@ def load_trust(config: ServerConfig) -> TrustStore:
     return TrustStore.from_public_key_texts(texts)
 
 
+# Open files kept for the database, logs and the process itself, beside the connections.
+_FILES_RESERVED = 64
+
+
+def raise_open_file_limit() -> int | None:
+    """Raise the open-file soft limit to the hard limit (each connection is one open file;
+    many systems start servers at 1,024); the limit now in force, None where there is
+    none to read (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
+    return soft
+
+
 def _with_unusable_files(exc: LicenseServerError, data_dir: Path) -> LicenseServerError:
     """The error, naming the files this user cannot use when there are any."""
     files = unusable_files(data_dir)
@@ -81,6 +104,11 @@ def _with_unusable_files(exc: LicenseServerError, data_dir: Path) -> LicenseServ
         "as another user may have left them. Give them back to this user (chown, chmod 600).",
         reason=exc.reason,
     )
+
+
+def apart_of(config: ServerConfig) -> bool:
+    """Whether the admin service listens apart from the clients' service."""
+    return config.admin_listen is not None
 
 
 class ServerApp:
@@ -131,13 +159,23 @@ class ServerApp:
                 credentials = server_credentials(
                     config.tls_cert, config.tls_key, config.tls_client_ca
                 )
+            files = raise_open_file_limit()
+            connections = config.max_connections
+            if files is not None and connections > files - _FILES_RESERVED:
+                connections = max(1, (files - _FILES_RESERVED) // (2 if apart_of(config) else 1))
+                log.warning(
+                    "at most %d connections per listener: the open-file limit is %d",
+                    connections,
+                    files,
+                )
+            limits = Limits(max_connections=connections, idle_seconds=config.idle_seconds)
             # grpc.aio servers are made here, inside the running loop they belong to.
-            apart = config.admin_listen is not None
-            main = GrpcServer(self.service, self.token, admin=not apart)
+            apart = apart_of(config)
+            main = GrpcServer(self.service, self.token, admin=not apart, limits=limits)
             self._servers = [main]
             self.port = self.admin_port = main.listen(config.listen, credentials)
             if config.admin_listen is not None:
-                admin = GrpcServer(self.service, self.token, seat=False)
+                admin = GrpcServer(self.service, self.token, seat=False, limits=limits)
                 self._servers.append(admin)
                 self.admin_port = admin.listen(config.admin_listen, credentials)
             for server in self._servers:

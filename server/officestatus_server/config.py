@@ -27,6 +27,14 @@ VENDOR_KEYS_DIR_NAME = "vendor-keys"
 # three missed heartbeats, so the bounds keep a session between 15 seconds and 3 hours.
 HEARTBEAT_SECONDS_MIN = 5
 HEARTBEAT_SECONDS_MAX = 3600
+MAX_CONNECTIONS_ENV = "OFFICESTATUS_MAX_CONNECTIONS"
+IDLE_SECONDS_ENV = "OFFICESTATUS_IDLE_SECONDS"
+# Setting: (lowest, highest) accepted.
+RANGES = {
+    "heartbeat": (HEARTBEAT_SECONDS_MIN, HEARTBEAT_SECONDS_MAX),
+    "max_connections": (1, 1_000_000),
+    "idle_seconds": (10, 86_400),
+}
 
 
 def check_address(value: str, setting: str) -> str:
@@ -46,17 +54,23 @@ def check_address(value: str, setting: str) -> str:
     return value
 
 
-def check_heartbeat_seconds(value: object, setting: str) -> int:
-    """A heartbeat interval within the documented range, from a flag or the environment."""
+def check_number(value: object, setting: str, kind: str) -> int:
+    """A whole number within the documented range of `kind`, from a flag or the
+    environment; `setting` names where it came from."""
+    low, high = RANGES[kind]
     text = str(value).strip()
     number = int(text) if text.lstrip("-").isdigit() and len(text) < 12 else None
-    if number is None or not HEARTBEAT_SECONDS_MIN <= number <= HEARTBEAT_SECONDS_MAX:
+    if number is None or not low <= number <= high:
         raise InvalidInput(
-            f"{setting} {text!r} is not a whole number of seconds from "
-            f"{HEARTBEAT_SECONDS_MIN} to {HEARTBEAT_SECONDS_MAX}.",
-            reason="HEARTBEAT_SECONDS_INVALID",
+            f"{setting} {text!r} is not a whole number from {low} to {high}.",
+            reason=f"{kind.upper()}_INVALID",
         )
     return number
+
+
+def check_heartbeat_seconds(value: object, setting: str) -> int:
+    """A heartbeat interval in seconds within the documented range."""
+    return check_number(value, setting, "heartbeat")
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,10 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    # Connections at once on each listener (further ones are refused), and how long a
+    # connection with no call may stay open.
+    max_connections: int = 10_000
+    idle_seconds: int = 300
 
     @property
     def database_path(self) -> Path:
@@ -108,6 +126,8 @@ class ServerConfig:
             tls_cert=_path(env.get(TLS_CERT_ENV)),
             tls_key=_path(env.get(TLS_KEY_ENV)),
             tls_client_ca=_path(env.get(TLS_CLIENT_CA_ENV)),
+            max_connections=_number(env, MAX_CONNECTIONS_ENV, "max_connections", 10_000),
+            idle_seconds=_number(env, IDLE_SECONDS_ENV, "idle_seconds", 300),
         )
 
     def check(self) -> None:
@@ -116,6 +136,8 @@ class ServerConfig:
         if self.admin_listen is not None:
             check_address(self.admin_listen, "The admin listen address")
         check_heartbeat_seconds(self.heartbeat_interval_seconds, "The heartbeat interval")
+        check_number(self.max_connections, "The connection limit", "max_connections")
+        check_number(self.idle_seconds, "The idle connection time", "idle_seconds")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidInput(
                 "TLS needs both a certificate (--tls-cert) and its key (--tls-key).",
@@ -130,3 +152,7 @@ class ServerConfig:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+def _number(env: os._Environ[str], name: str, kind: str, default: int) -> int:
+    return check_number(env[name], name, kind) if env.get(name) else default

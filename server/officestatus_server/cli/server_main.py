@@ -11,7 +11,7 @@ from pathlib import Path
 
 from officestatus_server import __version__
 from officestatus_server.app import ServerApp, protobuf_backend
-from officestatus_server.config import ServerConfig, check_heartbeat_seconds
+from officestatus_server.config import ServerConfig, check_heartbeat_seconds, check_number
 from officestatus_server.errors import LicenseServerError
 
 
@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the admin service only here, e.g. localhost:50052, while --listen serves "
         "the clients (default: both on --listen)",
     )
+    parser.add_argument(
+        "--max-connections",
+        help="connections at once on each listener, further ones refused (default: "
+        "$OFFICESTATUS_MAX_CONNECTIONS or 10000)",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        help="close a connection that has had no call for this long, 10 to 86400 (default: "
+        "$OFFICESTATUS_IDLE_SECONDS or 300)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM) for every listener")
     parser.add_argument("--tls-key", type=Path, help="the TLS certificate's private key (PEM)")
     parser.add_argument(
@@ -76,6 +86,12 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         changes["heartbeat_interval_seconds"] = check_heartbeat_seconds(
             args.heartbeat_seconds, "--heartbeat-seconds"
         )
+    if args.max_connections is not None:
+        changes["max_connections"] = check_number(
+            args.max_connections, "--max-connections", "max_connections"
+        )
+    if args.idle_seconds is not None:
+        changes["idle_seconds"] = check_number(args.idle_seconds, "--idle-seconds", "idle_seconds")
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
 
 

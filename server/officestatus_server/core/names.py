@@ -21,9 +21,20 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _CACHE = 65536
 
 
-@functools.lru_cache(maxsize=_CACHE)
 def clean_name(raw: str) -> str:
     """The name as it will be stored and shown; raises InvalidInput when it is no name."""
+    if len(raw) <= MAX_NAME_LENGTH:
+        return _clean_name(raw)
+    # Longer input is never a cache key (padding would make each one a large entry): what
+    # is left after the blanks are stripped is, when it can be a name at all.
+    stripped = raw.strip()
+    if len(stripped) <= MAX_NAME_LENGTH:
+        return _clean_name(stripped)
+    return _clean_name.__wrapped__(stripped)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _clean_name(raw: str) -> str:
     name = unicodedata.normalize("NFC", raw.strip())
     if not name:
         raise InvalidInput("A user name cannot be empty.", reason="USER_NAME_EMPTY")
@@ -61,6 +72,8 @@ def name_key(name: str) -> str:
     """
     if name.isascii():
         return name.upper()  # the same, for the names most offices have, and much faster
+    if len(name) > MAX_NAME_LENGTH:
+        return _unicode_key.__wrapped__(name)  # never a cache key
     return _unicode_key(name)
 
 

@@ -81,8 +81,28 @@ OLDEST_RELEASE = Release.V3
 NEWEST_RELEASE = Release.V6
 
 
-@functools.lru_cache(maxsize=1024)
+# A version string longer than this is no version (and never a cache key).
+MAX_VERSION_LENGTH = 64
+
+
 def client_release(client_version: str) -> Release:
+    """The protocol release a client speaks, from the version it sends (see
+    `_client_release`); input longer than a version can be is never a cache key."""
+    if len(client_version) <= MAX_VERSION_LENGTH:
+        return _client_release(client_version)
+    text = client_version.strip()
+    if len(text) > MAX_VERSION_LENGTH:
+        raise PreconditionFailed(
+            f"The client version {text[:40]!r}... ({len(text)} characters) cannot be read. "
+            f"Update OfficeStatus: this server needs client {MINIMUM_CLIENT_VERSION.major}.0 "
+            "or later.",
+            reason="CLIENT_VERSION_INVALID",
+        )
+    return _client_release(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _client_release(client_version: str) -> Release:
     """The protocol release a client speaks, from the version it sends.
 
     No version at all is served as the oldest release (3.x clients sent one, but a

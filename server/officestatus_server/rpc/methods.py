@@ -45,8 +45,18 @@ class _Malformed:
     error: InvalidInput
 
 
-def _parser(deserializer: Callable[[bytes], Any], method: str) -> Callable[[bytes], Any]:
+def _parser(
+    deserializer: Callable[[bytes], Any], method: str, max_bytes: int | None
+) -> Callable[[bytes], Any]:
     def parse(data: bytes) -> Any:
+        if max_bytes is not None and len(data) > max_bytes:
+            return _Malformed(
+                InvalidInput(
+                    f"The request to {method} has {len(data):,} bytes; requests of the "
+                    f"OfficeStatus client protocol have at most {max_bytes:,}.",
+                    reason="REQUEST_TOO_LARGE",
+                )
+            )
         try:
             return deserializer(data)
         except DecodeError as exc:
@@ -119,10 +129,11 @@ def _guard(
     method: str,
     token: AdminToken | None,
     traffic: Traffic,
+    max_bytes: int | None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The handler inside the wrapper described at the top of this module."""
     assert handler.request_deserializer is not None
-    parse = _parser(handler.request_deserializer, method)
+    parse = _parser(handler.request_deserializer, method, max_bytes)
     # With a token, the request arrives as bytes and is parsed only after the check:
     # a caller without the token gets no parsing done for it.
     deserializer = parse if token is None else None
@@ -216,16 +227,18 @@ def register(
     *,
     token: AdminToken | None = None,
     traffic: Traffic | None = None,
+    max_request_bytes: int | None = None,
 ) -> str:
     """Register `servicer` through its generated `add_servicer` function, every method
-    wrapped; with `token`, every method needs it. Returns the service's full name."""
+    wrapped; with `token`, every method needs it; with `max_request_bytes`, a larger
+    request is refused unparsed. Returns the service's full name."""
     capture = _Capture()
     add_servicer(servicer, capture)
     if not capture.handlers:
         raise RuntimeError(f"{add_servicer.__name__} registered no methods")
     traffic = traffic or Traffic()
     handlers = {
-        name: _guard(handler, f"/{capture.service}/{name}", token, traffic)
+        name: _guard(handler, f"/{capture.service}/{name}", token, traffic, max_request_bytes)
         for name, handler in capture.handlers.items()
     }
     server.add_generic_rpc_handlers(

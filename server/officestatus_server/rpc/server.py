@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,23 @@ from officestatus_server.service import LicenseService
 # the quiet that says they all have.
 DRAIN_SECONDS = 0.5
 QUIET_SECONDS = 0.05
-# Requests are small; a larger one is refused before it reaches a handler.
+# Requests are small; a larger one is refused before it reaches a handler. The admin
+# service's bulk calls (10,000 names in one call) need more than the clients' calls,
+# whose requests are well under 1 KiB.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_CLIENT_REQUEST_BYTES = 16 * 1024
+# A connection must speak HTTP/2 within this time, or it is closed.
+HANDSHAKE_SECONDS = 5
+# Calls at once on one connection (a client makes one at a time).
+MAX_STREAMS_PER_CONNECTION = 100
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one listener allows: connections at once, and how long one may sit idle."""
+
+    max_connections: int = 10_000
+    idle_seconds: float = 300.0
 
 
 class _Health(health.aio.HealthServicer):  # type: ignore[misc]
@@ -46,13 +62,29 @@ class GrpcServer:
     reflection. The admin service comes with its token check."""
 
     def __init__(
-        self, service: LicenseService, admin_token: str, *, seat: bool = True, admin: bool = True
+        self,
+        service: LicenseService,
+        admin_token: str,
+        *,
+        seat: bool = True,
+        admin: bool = True,
+        limits: Limits | None = None,
     ) -> None:
+        limits = limits or Limits()
         # No interceptors: each method carries its own checks (rpc/methods.py).
         self.server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                (
+                    "grpc.max_receive_message_length",
+                    MAX_MESSAGE_BYTES if admin else MAX_CLIENT_REQUEST_BYTES,
+                ),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                # A port in use is refused, not shared (grpc turns SO_REUSEPORT on).
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_allowed_incoming_connections", limits.max_connections),
+                ("grpc.max_connection_idle_ms", int(limits.idle_seconds * 1000)),
+                ("grpc.server_handshake_timeout_ms", HANDSHAKE_SECONDS * 1000),
+                ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
             ],
         )
         self.services: tuple[str, ...] = ()
@@ -64,6 +96,7 @@ class GrpcServer:
                     seat_service_pb2_grpc.add_SeatServiceServicer_to_server,
                     SeatServicer(service),
                     traffic=self.traffic,
+                    max_request_bytes=MAX_CLIENT_REQUEST_BYTES,
                 ),
             )
         if admin:
