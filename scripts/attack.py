@@ -14,6 +14,8 @@ loop is bounded, and the script stops by itself. The report is JSON on stdout (o
   server after its handshake time), then gRPC connections held open without calls.
 - padded: logins whose user name or client version is padded to megabytes, and just
   under the clients' request bound, from several attackers at once.
+- silent calls: calls begun that never send their request, 100 on each of many
+  connections (the server ends each after 5 s).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -276,12 +279,48 @@ async def attack_padded(data_dir: Path, rounds: int, size: int) -> Report:
     return report
 
 
+async def attack_silent_calls(data_dir: Path, connections: int, per_connection: int) -> Report:
+    """Calls begun and never sent their request: `per_connection` on each of
+    `connections` connections, held until the server ends them."""
+    report = Report("silent calls")
+    async with Server(data_dir) as server:
+
+        async def attack() -> None:
+            never = asyncio.Event()
+
+            async def nothing() -> AsyncIterator[bytes]:
+                await never.wait()
+                yield b""  # pragma: no cover (never reached)
+
+            channels = [
+                grpc.aio.insecure_channel(
+                    server.address, options=[("grpc.use_local_subchannel_pool", 1)]
+                )
+                for _ in range(connections)
+            ]
+            calls = []
+            for channel in channels:
+                login = channel.stream_unary("/officestatus.licensing.SeatService/Login")
+                calls += [login(nothing()) for _ in range(per_connection)]
+            report.attacker_calls = len(calls)
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            for outcome in outcomes:
+                code = outcome.code().name if isinstance(outcome, grpc.aio.AioRpcError) else "OK"
+                report.attacker_refusals[code] = report.attacker_refusals.get(code, 0) + 1
+            never.set()
+            await asyncio.gather(*(ch.close() for ch in channels))
+
+        await _with_legit(server, report, asyncio.ensure_future(attack()))
+    return report
+
+
 async def run(smoke: bool) -> list[Report]:
     work = Path(tempfile.mkdtemp(prefix="officestatus-attack-"))
     try:
         return [
             await attack_connections(work / "c", 2000 if smoke else 8000, 6 if smoke else 12),
             await attack_padded(work / "p", 25 if smoke else 200, 1024 * 1024),
+            await attack_silent_calls(work / "s", 5 if smoke else 50, 100),
         ]
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -44,6 +44,9 @@ def test_the_attack_smoke_run_leaves_the_legitimate_client_served(tmp_path: Path
     assert padded["attacker_refusals"].get("INVALID_ARGUMENT", 0) > 0
     # Padded names and versions are never kept: memory stays on a plateau.
     assert padded["rss_mb_peak"] - padded["rss_mb_before"] < 50, padded
+    silent = reports["silent calls"]
+    # Every call that never sent its request was ended by the server.
+    assert silent["attacker_refusals"] == {"DEADLINE_EXCEEDED": silent["attacker_calls"]}
 
 
 async def test_a_client_request_over_16_kib_is_refused_unparsed(tmp_path: Path) -> None:

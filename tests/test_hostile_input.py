@@ -630,12 +630,13 @@ async def test_just_under_4_mib_is_read_and_refused_for_what_it_says(
     wire: Wire, licensed: Seed
 ) -> None:
     before = wire.dump()
-    reply = await wire.ok(
-        LOGIN, seat_pb.LoginRequest(user_name="a" * UNDER_LIMIT, client_version=VERSION)
+    # A client's request is bounded far lower (16 KiB): refused unparsed.
+    await wire.refused(
+        LOGIN,
+        seat_pb.LoginRequest(user_name="a" * UNDER_LIMIT, client_version=VERSION),
+        Code.INVALID_ARGUMENT,
+        "REQUEST_TOO_LARGE",
     )
-    assert not reply.granted
-    assert reply.reason == seat_pb.DENY_REASON_USER_UNKNOWN
-    assert not reply.session_id
     await wire.refused(
         INSTALL,
         admin_pb.InstallLicenseRequest(key="A" * UNDER_LIMIT),
@@ -990,8 +991,9 @@ async def test_admin_calls_without_the_right_token_are_refused(
 
 ABSURD_SESSIONS: dict[str, Callable[[str, str], str]] = {
     "empty": lambda live, ended: "",
-    "100KiB": lambda live, ended: "s" * 100 * 1024,
-    "100KiB-session-shaped": lambda live, ended: "s2." + "A" * 100 * 1024 + ".AAAA",
+    # Just under the clients' 16 KiB request bound (a larger request is refused unparsed).
+    "12KiB": lambda live, ended: "s" * 12 * 1024,
+    "12KiB-session-shaped": lambda live, ended: "s2." + "A" * 12 * 1024 + ".AAAA",
     "2049-chars": lambda live, ended: "s1." + "A" * 2040 + ".AAAA",
     "binary-junk-as-latin1": lambda live, ended: (
         random.Random("s").randbytes(300).decode("latin-1")

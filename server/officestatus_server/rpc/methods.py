@@ -15,6 +15,7 @@ The servicers themselves raise domain errors and never touch the status.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -69,6 +70,10 @@ def _parser(
             )
 
     return parse
+
+
+# How long a call may take to send its request after it began.
+REQUEST_SECONDS = 5.0
 
 
 class Traffic:
@@ -151,10 +156,11 @@ def _guard(
         # grpc.aio handlers are coroutine functions; the stubs type them as plain ones.
         unary: Any = handler.unary_unary
 
-        async def unary_behavior(request: Any, context: Context) -> Any:
+        async def unary_behavior(requests: Any, context: Context) -> Any:
             traffic.calls += 1
             if traffic.stopping:
                 await _refuse_stopping(context)
+            request = await _request(context, method)
             try:
                 return await unary(admitted(request, context), context)
             except grpc.aio.AbortError:
@@ -165,7 +171,9 @@ def _guard(
             await context.abort_with_status(status)
             raise AssertionError("abort_with_status returned")  # pragma: no cover
 
-        return grpc.unary_unary_rpc_method_handler(
+        # Served as a stream of requests, of which the one is read with a time limit: a
+        # call whose request never comes is ended instead of held (gRPC would wait).
+        return grpc.stream_unary_rpc_method_handler(
             unary_behavior,
             request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
@@ -174,10 +182,11 @@ def _guard(
         # An async generator on grpc.aio.
         streaming: Any = handler.unary_stream
 
-        async def stream_behavior(request: Any, context: Context) -> AsyncIterator[Any]:
+        async def stream_behavior(requests: Any, context: Context) -> AsyncIterator[Any]:
             traffic.calls += 1
             if traffic.stopping:
                 await _refuse_stopping(context)
+            request = await _request(context, method)
             try:
                 async for reply in streaming(admitted(request, context), context):
                     yield reply
@@ -188,12 +197,31 @@ def _guard(
                 status = _refusal(exc, method)
             await context.abort_with_status(status)
 
-        return grpc.unary_stream_rpc_method_handler(
+        return grpc.stream_stream_rpc_method_handler(
             stream_behavior,
             request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     raise TypeError(f"{method}: only unary requests are served")
+
+
+async def _request(context: Context, method: str) -> Any:
+    """The call's one request, once it has arrived (within REQUEST_SECONDS)."""
+    try:
+        async with asyncio.timeout(REQUEST_SECONDS):
+            request = await context.read()
+    except TimeoutError:
+        await context.abort(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"The request to {method} did not arrive within {REQUEST_SECONDS:g} s of the "
+            "call; the call is ended.",
+        )
+    if request is grpc.aio.EOF:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"The call to {method} carried no request.",
+        )
+    return request
 
 
 async def _refuse_stopping(context: Context) -> None:
