@@ -282,3 +282,43 @@ async def test_sighup_leaves_the_server_serving(tmp_path: Path) -> None:
         code, out = await server.stop()
     assert code == 0
     assert "SIGHUP: nothing to reload, still serving" in out
+
+
+async def test_files_left_with_the_wrong_owner_or_mode_are_named(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = await start_server_process(data)
+    assert (await server.stop())[0] == 0
+    database = data / "officestatus.db"
+    if os.geteuid() == 0:
+        # As if a server run as another user had left it: root without the capability to
+        # override file permissions is refused like any user.
+        os.chown(database, 65534, 65534)
+        prefix = [
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--inh-caps=-dac_override,-dac_read_search",
+        ]
+    else:
+        database.chmod(0)
+        prefix = []
+    before = database.stat()
+    process = await asyncio.create_subprocess_exec(
+        *prefix,
+        SERVER_COMMAND,
+        "--data-dir",
+        str(data),
+        "--listen",
+        "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
+    assert process.returncode != 0
+    assert "This user cannot read and write: officestatus.db (owner uid" in out
+    assert "Traceback" not in out
+    after = database.stat()
+    assert (after.st_uid, after.st_mode, after.st_size) == (
+        before.st_uid,
+        before.st_mode,
+        before.st_size,
+    )

@@ -182,10 +182,11 @@ class SqliteStore:
         except BaseException as exc:
             # An open connection keeps aiosqlite's worker thread, and the process, alive.
             await self.close(checkpoint=False)
-            if not isinstance(exc, sqlite3.Error):
+            if not isinstance(exc, sqlite3.Error | OSError):
                 raise
+            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StorageError(
-                f"Cannot open the database {self.path}: {exc}. Check the data directory's "
+                f"Cannot open the database {self.path}: {text}. Check the data directory's "
                 "permissions and free space.",
                 reason="STORAGE_OPEN_FAILED",
             ) from exc
