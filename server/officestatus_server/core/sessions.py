@@ -177,15 +177,14 @@ class SessionTable:
 
     def _add(self, session_id: str, session: Session, now: float) -> None:
         """Make a session live, ending others first to keep within the bounds."""
-        mine = self._by_user.get(session.user_key)
-        if mine is None:
-            mine = self._by_user[session.user_key] = {}
+        mine = self._by_user.get(session.user_key, {})
         while len(mine) >= self.max_per_user:
             self._bound(next(iter(mine)), Ended.USER_LIMIT, now)
         while len(self._live) >= self.max_total:
             self._bound(next(iter(self._live)), Ended.TOTAL_LIMIT, now)
         self._live[session_id] = session
-        mine[session_id] = None
+        # Looked up again: ending the user's last session above dropped the user's entry.
+        self._by_user.setdefault(session.user_key, {})[session_id] = None
 
     def _bound(self, session_id: str, why: Ended, now: float) -> None:
         user_key = self._live[session_id].user_key
