@@ -126,19 +126,6 @@ async def test_the_first_status_after_a_set_back_agrees_with_the_logins(
     assert not login.license.evaluation
 
 
-async def test_the_first_user_list_after_a_set_back_agrees_with_the_logins(
-    server: RunningServer, admin: AdminClient
-) -> None:
-    await admin.add_users(["alice"], enable=True)
-    server.clock.jump(days=-1)
-
-    users = await admin.list_users()
-    status = await admin.status()
-
-    assert not status.evaluation
-    assert [u.name for u in users if u.over_capacity] == list(status.over_capacity)
-
-
 # --- bounds -----------------------------------------------------------------------------
 
 
