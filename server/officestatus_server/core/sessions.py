@@ -38,9 +38,12 @@ MISSED_HEARTBEATS = 3
 # A user on more machines than this is signing in somewhere and never out: ten covers a
 # desktop, a laptop, terminal-server sessions and a spare, per person.
 DEFAULT_MAX_PER_USER = 10
-# An installation has up to 100,000 users: 2.5 sessions each on average, about 130 MB of
-# memory at the bound (some 500 bytes a session, ids and indexes included).
+# An installation has up to 100,000 users: 2.5 sessions each on average, about 115 MB of
+# memory at the bound (some 460 bytes a session, ids and indexes included, measured).
 DEFAULT_MAX_TOTAL = 250_000
+# Sessions ended for the bounds whose reason is kept for their next heartbeat: some
+# 600 bytes each.
+_NOTICES_KEPT = 25_000
 # The format's version: s2 ids are MACed with keyed BLAKE2b.
 _PREFIX = "s2"
 # Nonces are drawn from the system's generator this many at a time: one system call
@@ -191,8 +194,10 @@ class SessionTable:
         self._end(session_id)
         self._notices[session_id] = Notice(now, why, user_key)
         # Told at the next heartbeat, due within an interval; kept no longer than the
-        # session could have lived, and never more of them than of sessions.
-        while len(self._notices) > self.max_total:
+        # session could have lived, and no more of them than _NOTICES_KEPT (a storm of
+        # logins past the bounds must not fill memory with them: beyond it, an ended
+        # client hears only that its session ended).
+        while len(self._notices) > min(self.max_total, _NOTICES_KEPT):
             self._notices.popitem(last=False)
 
     def _draw_nonces(self) -> str:
