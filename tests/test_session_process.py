@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import grpc
+import pytest
 
 from officestatus.admin import admin_service_pb2 as apb
 from officestatus.admin import admin_service_pb2_grpc as apb_grpc
@@ -149,3 +150,45 @@ async def test_endless_logins_without_logout_reach_a_memory_plateau(tmp_path: Pa
         assert await _beats(server, last) == [True] * 5
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        pytest.param(
+            ("--max-sessions", "0"),
+            {},
+            "--max-sessions (OFFICESTATUS_MAX_SESSIONS) must be between 1 and",
+            id="flag-zero",
+        ),
+        pytest.param(
+            ("--max-sessions-per-user", "-5"),
+            {},
+            "--max-sessions-per-user (OFFICESTATUS_MAX_SESSIONS_PER_USER) must be between 1 and",
+            id="flag-negative",
+        ),
+        pytest.param(
+            (),
+            {"OFFICESTATUS_MAX_SESSIONS_PER_USER": "abc"},
+            "OFFICESTATUS_MAX_SESSIONS_PER_USER must be a whole number (it is 'abc')",
+            id="env-not-a-number",
+        ),
+        pytest.param(
+            (),
+            {"OFFICESTATUS_MAX_SESSIONS": "3000000000"},
+            "--max-sessions (OFFICESTATUS_MAX_SESSIONS) must be between 1 and 1,000,000 (it is "
+            "3000000000)",
+            id="env-too-large",
+        ),
+    ],
+)
+async def test_a_session_bound_out_of_range_is_refused_before_anything_is_written(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str], said: str
+) -> None:
+    data = tmp_path / "data"
+    with pytest.raises(RuntimeError, match="exited before listening") as refused:
+        await start_server_process(data, *args, env=env)
+    assert said in str(refused.value)
+    assert "SESSION_LIMIT_INVALID" in str(refused.value)
+    assert "Traceback" not in str(refused.value)
+    assert not data.exists() or list(data.iterdir()) == []

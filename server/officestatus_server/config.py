@@ -154,8 +154,8 @@ class ServerConfig:
                 reason="TLS_INCOMPLETE",
             )
         for name, value in (
-            ("--max-sessions-per-user", self.max_sessions_per_user),
-            ("--max-sessions", self.max_sessions),
+            (f"--max-sessions-per-user ({MAX_SESSIONS_PER_USER_ENV})", self.max_sessions_per_user),
+            (f"--max-sessions ({MAX_SESSIONS_ENV})", self.max_sessions),
         ):
             if not 1 <= value <= MAX_SESSIONS_LIMIT:
                 raise InvalidInput(
