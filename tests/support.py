@@ -30,12 +30,25 @@ class FakeClock:
     """A clock the test moves by hand: time is passed in, never slept."""
 
     now: datetime = START
+    # Seconds on the monotonic clock: moves only as time passes.
+    elapsed: float = 0.0
 
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        """The monotonic clock (time.monotonic's stand-in)."""
+        return self.elapsed
+
     def advance(self, **kwargs: float) -> None:
-        """Move the clock forward."""
+        """Let time pass (both clocks move); a negative amount sets the wall clock back,
+        as a person or a time sync would, while the monotonic clock stands."""
+        step = timedelta(**kwargs)
+        self.now += step
+        self.elapsed += max(step.total_seconds(), 0.0)
+
+    def jump(self, **kwargs: float) -> None:
+        """Set the wall clock ahead or back; no time passes."""
         self.now += timedelta(**kwargs)
 
 
@@ -122,7 +135,7 @@ class RunningServer:
         return self.app.token
 
     async def start(self) -> RunningServer:
-        self.app = ServerApp(self.config, clock=self.clock)
+        self.app = ServerApp(self.config, clock=self.clock, monotonic=self.clock.monotonic)
         port = await self.app.start()
         self.address = f"127.0.0.1:{port}"
         return self

@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import stat
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from officestatus_server.core.keys import TrustStore
 from officestatus_server.datadir import InstanceLock, refuse_orphans, traces, unusable_files
 from officestatus_server.errors import InvalidInput, LicenseServerError, PreconditionFailed
 from officestatus_server.rpc.server import GrpcServer, Limits, server_credentials
-from officestatus_server.service import Clock, LicenseService, utc_now
+from officestatus_server.service import Clock, LicenseService, Monotonic, utc_now
 from officestatus_server.storage.sqlite import SqliteStore
 
 log = logging.getLogger("officestatus.server")
@@ -114,7 +115,9 @@ def apart_of(config: ServerConfig) -> bool:
 class ServerApp:
     """One running license server."""
 
-    def __init__(self, config: ServerConfig, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, config: ServerConfig, clock: Clock = utc_now, monotonic: Monotonic = time.monotonic
+    ) -> None:
         # Every setting is checked, and the trusted keys read, before anything is written.
         config.check()
         self.config = config
@@ -123,6 +126,9 @@ class ServerApp:
             load_trust(config),
             clock=clock,
             heartbeat_interval=timedelta(seconds=config.heartbeat_interval_seconds),
+            monotonic=monotonic,
+            max_sessions_per_user=config.max_sessions_per_user,
+            max_sessions=config.max_sessions,
         )
         self.token = ""
         self._lock = InstanceLock(config.data_dir)

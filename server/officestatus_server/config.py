@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from officestatus_client._paths import (
     TOKEN_FILE_NAME,
     default_data_dir,
 )
+from officestatus_server.core.sessions import DEFAULT_MAX_PER_USER, DEFAULT_MAX_TOTAL
 from officestatus_server.errors import InvalidInput
 
 LISTEN_ENV = "OFFICESTATUS_LISTEN"
@@ -22,6 +24,8 @@ ADMIN_LISTEN_ENV = "OFFICESTATUS_ADMIN_LISTEN"
 TLS_CERT_ENV = "OFFICESTATUS_TLS_CERT"
 TLS_KEY_ENV = "OFFICESTATUS_TLS_KEY"
 TLS_CLIENT_CA_ENV = "OFFICESTATUS_TLS_CLIENT_CA"
+MAX_SESSIONS_PER_USER_ENV = "OFFICESTATUS_MAX_SESSIONS_PER_USER"
+MAX_SESSIONS_ENV = "OFFICESTATUS_MAX_SESSIONS"
 VENDOR_KEYS_DIR_NAME = "vendor-keys"
 # The heartbeat interval 5.x and later clients are told, in seconds: a session ends after
 # three missed heartbeats, so the bounds keep a session between 15 seconds and 3 hours.
@@ -94,6 +98,10 @@ class ServerConfig:
     # connection with no call may stay open.
     max_connections: int = 10_000
     idle_seconds: int = 300
+    # Live sessions: per user (a further login ends the user's oldest) and in all (a
+    # further login ends the least recently seen).
+    max_sessions_per_user: int = DEFAULT_MAX_PER_USER
+    max_sessions: int = DEFAULT_MAX_TOTAL
 
     @property
     def database_path(self) -> Path:
@@ -128,6 +136,8 @@ class ServerConfig:
             tls_client_ca=_path(env.get(TLS_CLIENT_CA_ENV)),
             max_connections=_number(env, MAX_CONNECTIONS_ENV, "max_connections", 10_000),
             idle_seconds=_number(env, IDLE_SECONDS_ENV, "idle_seconds", 300),
+            max_sessions_per_user=_count(env, MAX_SESSIONS_PER_USER_ENV, DEFAULT_MAX_PER_USER),
+            max_sessions=_count(env, MAX_SESSIONS_ENV, DEFAULT_MAX_TOTAL),
         )
 
     def check(self) -> None:
@@ -143,11 +153,36 @@ class ServerConfig:
                 "TLS needs both a certificate (--tls-cert) and its key (--tls-key).",
                 reason="TLS_INCOMPLETE",
             )
+        for name, value in (
+            (f"--max-sessions-per-user ({MAX_SESSIONS_PER_USER_ENV})", self.max_sessions_per_user),
+            (f"--max-sessions ({MAX_SESSIONS_ENV})", self.max_sessions),
+        ):
+            if not 1 <= value <= MAX_SESSIONS_LIMIT:
+                raise InvalidInput(
+                    f"{name} must be between 1 and {MAX_SESSIONS_LIMIT:,} (it is {value}).",
+                    reason="SESSION_LIMIT_INVALID",
+                )
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise InvalidInput(
                 "Mutual TLS (--tls-client-ca) needs the server's own certificate and key too.",
                 reason="TLS_INCOMPLETE",
             )
+
+
+# The largest session bound accepted: ten sessions for each of 100,000 users.
+MAX_SESSIONS_LIMIT = 1_000_000
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be a whole number (it is {text!r}).", reason="SESSION_LIMIT_INVALID"
+        ) from None
 
 
 def _path(value: str | None) -> Path | None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -24,7 +25,13 @@ from officestatus_server.core.keys import TrustStore, read_key
 from officestatus_server.core.licensing import Decision, Registry
 from officestatus_server.core.model import Change, ClockSetBack, Deny, InstalledLicense, User
 from officestatus_server.core.names import name_key
-from officestatus_server.core.sessions import SessionTable
+from officestatus_server.core.sessions import (
+    DEFAULT_MAX_PER_USER,
+    DEFAULT_MAX_TOTAL,
+    Ended,
+    SessionFlush,
+    SessionTable,
+)
 from officestatus_server.core.status import StatusView, status_view
 from officestatus_server.core.upgrade import Preview, preview_upgrade
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
@@ -41,6 +48,8 @@ log = logging.getLogger("officestatus.service")
 _VERIFY_THREADS = min(4, os.cpu_count() or 1)
 
 Clock = Callable[[], datetime]
+# Seconds on a clock that never jumps (time.monotonic): how long sessions have been idle.
+Monotonic = Callable[[], float]
 # How often the latest time seen is written down while the server runs.
 HIGH_WATER_EVERY = timedelta(minutes=1)
 
@@ -76,10 +85,19 @@ class LicenseService:
         trust: TrustStore,
         clock: Clock = utc_now,
         heartbeat_interval: timedelta = timedelta(seconds=60),
+        *,
+        monotonic: Monotonic = time.monotonic,
+        max_sessions_per_user: int = DEFAULT_MAX_PER_USER,
+        max_sessions: int = DEFAULT_MAX_TOTAL,
     ) -> None:
         self._store = store
         self._trust = trust
         self._clock = clock
+        # The wall clock serves the evaluation, support and the audit; the monotonic one
+        # the sessions' liveness.
+        self._monotonic = monotonic
+        self._max_per_user = max_sessions_per_user
+        self._max_sessions = max_sessions
         self._interval = heartbeat_interval
         self._lock = asyncio.Lock()
         self._registry: Registry | None = None
@@ -107,8 +125,18 @@ class LicenseService:
         else:
             self._high_water = max(self._high_water, now)
             await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
+        sessions = SessionTable(
+            stored.session_secret,
+            self._interval.total_seconds(),
+            started=self._monotonic(),
+            earlier=await self._store.sessions(),
+            max_per_user=self._max_per_user,
+            max_total=self._max_sessions,
+        )
+        # This run is on record before it issues an id: a crash never orphans its ids.
+        await self._store.save_sessions(sessions.take_flush())
+        self._sessions = sessions
         self._keeper = asyncio.get_running_loop().create_task(self._keep_high_water())
-        self._sessions = SessionTable(stored.session_secret, self._interval)
         if stored.created:
             log.info("new installation %s", stored.installation.installation_id)
 
@@ -122,6 +150,8 @@ class LicenseService:
         if self._registry is not None:
             with contextlib.suppress(LicenseServerError):
                 await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
+        if self._sessions is not None:
+            await self._save_sessions()
         await self._store.close()
 
     # --- the clock --------------------------------------------------------------------------
@@ -168,10 +198,23 @@ class LicenseService:
                 await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
             except LicenseServerError as exc:
                 log.error("cannot record the clock's high-water mark: %s", exc.message)
+            await self._save_sessions()
             try:
                 await self._store.checkpoint()
             except LicenseServerError as exc:
                 log.warning("%s", exc.message)
+
+    async def _save_sessions(self) -> None:
+        """Write down which sessions began and ended since the last time (a batch, off
+        the logins' path): a restart resumes the live ones and no others."""
+        sessions = self.sessions
+        sessions.expire(self._monotonic())
+        flush: SessionFlush = sessions.take_flush()
+        try:
+            await self._store.save_sessions(flush)
+        except LicenseServerError as exc:
+            sessions.flush_failed(flush)
+            log.error("cannot write down the live sessions: %s", exc.message)
 
     async def _verify_and_key(
         self, licenses: Sequence[StoredLicense], users: Iterable[User]
@@ -248,20 +291,17 @@ class LicenseService:
         decision = licensing.decide_login(self.registry, user_name, now)
         if decision.granted and release.has_sessions:
             key = name_key(decision.user_name)
-            return LoginOutcome(decision, now, self.sessions.open(key, now, int(release)))
+            opened = self.sessions.open(key, self._monotonic(), int(release))
+            return LoginOutcome(decision, now, opened)
         return LoginOutcome(decision, now)
 
     def heartbeat(self, session_id: str) -> tuple[Decision, Release]:
         """Keep a session alive while its user still holds a seat; also the session's
         client release (the oldest with sessions when the session is unknown)."""
         now = self._now()
-        session = self.sessions.touch(session_id, now)
+        session = self.sessions.touch(session_id, self._monotonic())
         if session is None:
-            ended = Decision(
-                False,
-                Deny.SESSION_ENDED,
-                "Your OfficeStatus session has ended. Sign in again.",
-            )
+            ended = Decision(False, Deny.SESSION_ENDED, self._ended_message(session_id))
             return ended, _session_release(self.sessions.release_of(session_id))
         release = _session_release(session.release)
         user = self.registry.users.get(session.user_key)
@@ -277,6 +317,27 @@ class LicenseService:
         if not decision.granted:
             self.sessions.close(session_id)
         return decision, release
+
+    def _ended_message(self, session_id: str) -> str:
+        notice = self.sessions.ended_because(session_id)
+        if notice is None:
+            return "Your OfficeStatus session has ended. Sign in again."
+        if notice.why is Ended.USER_LIMIT:
+            user = self.registry.users.get(notice.user_key)
+            name = user.name if user is not None else notice.user_key
+            return (
+                f"This session was ended because {name} signed in on more than "
+                f"{self.sessions.max_per_user} machines; sign in again."
+            )
+        return (
+            "This session was ended because the OfficeStatus License Server holds at most "
+            f"{self.sessions.max_total:,} sessions and this one had been idle longest; sign "
+            "in again."
+        )
+
+    def active_sessions(self) -> int:
+        """How many sessions are live now."""
+        return self.sessions.live(self._monotonic())
 
     def logout(self, session_id: str) -> bool:
         """End a session; whether it was live."""
@@ -364,7 +425,10 @@ class LicenseService:
 
     def status(self) -> StatusView:
         """The explained licensing state."""
-        return status_view(self.registry, self._now())
+        # The clock first: a set-back it finds changes the registry the view is made of,
+        # as it does for the login that follows.
+        now = self._now()
+        return status_view(self.registry, now)
 
     async def audit(self, limit: int) -> list[ChainedRecord]:
         """The newest audit records, newest first."""

@@ -46,6 +46,18 @@ def _parser() -> argparse.ArgumentParser:
         "$OFFICESTATUS_HEARTBEAT_SECONDS or 60)",
     )
     parser.add_argument(
+        "--max-sessions-per-user",
+        type=int,
+        help="live sessions a user may hold; a further login ends the user's oldest "
+        "(default: $OFFICESTATUS_MAX_SESSIONS_PER_USER or 10)",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        help="live sessions in all; a further login ends the least recently seen "
+        "(default: $OFFICESTATUS_MAX_SESSIONS or 250000)",
+    )
+    parser.add_argument(
         "--admin-listen",
         help="serve the admin service only here, e.g. localhost:50052, while --listen serves "
         "the clients (default: both on --listen)",
@@ -79,7 +91,14 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         changes["listen"] = args.listen
     if args.vendor_key:
         changes["vendor_key_files"] = (*config.vendor_key_files, *args.vendor_key)
-    for option in ("admin_listen", "tls_cert", "tls_key", "tls_client_ca"):
+    for option in (
+        "admin_listen",
+        "tls_cert",
+        "tls_key",
+        "tls_client_ca",
+        "max_sessions_per_user",
+        "max_sessions",
+    ):
         if getattr(args, option) is not None:
             changes[option] = getattr(args, option)
     if args.heartbeat_seconds is not None:

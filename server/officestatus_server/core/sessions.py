@@ -1,10 +1,22 @@
-"""Client sessions (5.x and later): signed session ids, heartbeats, expiry.
+"""Client sessions (5.x and later): signed session ids, heartbeats, expiry, bounds.
 
 A session id is signed with a secret kept in the database and names the server run that
-issued it, so a server that restarts recognises the sessions an earlier run handed out
-and resumes each at its next heartbeat instead of signing everybody out. A session that
-logged out or missed `MISSED_HEARTBEATS` intervals is gone, resumed or not, and its next
-heartbeat is refused.
+issued it. Liveness is measured on a monotonic clock (seconds, passed in as `now`): the
+wall clock may jump, a session's age may not. A session that logged out, missed
+`MISSED_HEARTBEATS` intervals or was ended to keep within the bounds is gone, and its
+next heartbeat is refused.
+
+Bounds: a user holds at most `max_per_user` live sessions (a further login ends the
+user's oldest session) and the server at most `max_total` (a further login ends the
+least recently seen session). The ended client hears why at its next heartbeat.
+
+Across a restart: which sessions are live is written down in batches (`take_flush`, now
+and then and at a clean stop), never on a login's path. A new run resumes, within
+`MISSED_HEARTBEATS` intervals of its start, only the sessions an earlier run had written
+down as live, and those it issued after its last batch was written (the id names that
+batch: an earlier run that crashed may have issued them). So a logged-out or expired
+session stays ended after a restart, except one that ended after the last batch before
+a crash.
 """
 
 from __future__ import annotations
@@ -16,13 +28,22 @@ import itertools
 import os
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 
 from officestatus_server.core import b64url
 
 MISSED_HEARTBEATS = 3
-_NEVER = datetime.min.replace(tzinfo=UTC)
+# A user on more machines than this is signing in somewhere and never out: ten covers a
+# desktop, a laptop, terminal-server sessions and a spare, per person.
+DEFAULT_MAX_PER_USER = 10
+# An installation has up to 100,000 users: 2.5 sessions each on average, about 115 MB of
+# memory at the bound (some 460 bytes a session, ids and indexes included, measured).
+DEFAULT_MAX_TOTAL = 250_000
+# Sessions ended for the bounds whose reason is kept for their next heartbeat: some
+# 600 bytes each.
+_NOTICES_KEPT = 25_000
 # The format's version: s2 ids are MACed with keyed BLAKE2b.
 _PREFIX = "s2"
 # Nonces are drawn from the system's generator this many at a time: one system call
@@ -30,42 +51,109 @@ _PREFIX = "s2"
 _NONCES_AT_ONCE = 512
 
 
+class Ended(Enum):
+    """Why a session was ended to keep within the bounds."""
+
+    USER_LIMIT = "user-limit"
+    TOTAL_LIMIT = "total-limit"
+
+
 @dataclass(slots=True)
 class Session:
     """One live session."""
 
     user_key: str
-    last_seen: datetime
+    # When it was last heard from, on the monotonic clock.
+    last_seen: float
     # The client protocol release (5 or later) that opened it: shapes the replies.
     release: int
     # The server run that issued it.
     run: str
 
 
-class SessionTable:
-    """Live sessions of this server run; `now` is always passed in."""
+@dataclass(frozen=True)
+class EarlierRuns:
+    """What storage knows of the sessions of earlier runs."""
 
-    def __init__(self, secret: bytes, interval: timedelta) -> None:
+    # Ids written down as live by an earlier run.
+    live: frozenset[str] = frozenset()
+    # Each recorded run, with the last batch it wrote down: its ids of a later batch
+    # were issued after it, and may be live.
+    flushed: Mapping[str, int] = field(default_factory=dict)
+    # No run was ever recorded (a new installation, or the first start of a server that
+    # keeps this record): the ids of unrecorded runs are resumed as before.
+    unrecorded: bool = True
+
+
+@dataclass(frozen=True)
+class SessionFlush:
+    """A batch to write down: which sessions began or ended since the last one."""
+
+    run: str
+    # Every id this run issued with a batch number up to this is reflected.
+    epoch: int
+    opened: tuple[str, ...]
+    ended: tuple[str, ...]
+    # The earlier runs' sessions can no longer be resumed: forget them.
+    forget_earlier: bool
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A session ended to keep within the bounds: told at its next heartbeat."""
+
+    at: float
+    why: Ended
+    user_key: str
+
+
+class SessionTable:
+    """Live sessions of this server run; `now` (monotonic seconds) is always passed in."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        interval: float,
+        *,
+        started: float = 0.0,
+        earlier: EarlierRuns | None = None,
+        max_per_user: int = DEFAULT_MAX_PER_USER,
+        max_total: int = DEFAULT_MAX_TOTAL,
+    ) -> None:
         self._keyed = hashlib.blake2b(key=secret, digest_size=18)
-        self.interval = interval
+        self.interval = float(interval)
+        self.max_per_user = max_per_user
+        self.max_total = max_total
         # Names this run in the ids it issues: an id of this run that is not live ended.
         self.run = secrets.token_hex(8)
-        # Least recently seen first: a heartbeat moves its session to the back, so the
-        # stale ones are at the front and dropping them does not walk the live ones.
+        # Least recently seen first (the clock is monotonic): a heartbeat moves its
+        # session to the back, so the stale ones are at the front.
         self._live: OrderedDict[str, Session] = OrderedDict()
-        # When the clock went back, a later heartbeat can carry an earlier time: the
-        # order then does not hold, and `expire` looks at every session until it does.
-        self._in_order = True
-        self._newest = _NEVER
-        # Sessions of earlier runs that were resumed and then ended in this one.
-        self._ended: set[str] = set()
-        self._sweep_due = _NEVER
+        # Each user's live sessions, oldest first.
+        self._by_user: dict[str, dict[str, None]] = {}
+        self._notices: OrderedDict[str, Notice] = OrderedDict()
+        self._sweep_due = float("-inf")
         self._nonces: list[str] = []
+        # Resuming sessions of earlier runs: only until every live one would have
+        # heartbeated.
+        earlier = earlier or EarlierRuns()
+        self._resume_until = started + self.interval * MISSED_HEARTBEATS
+        self._resuming = True
+        self._resumable = set(earlier.live)
+        self._flushed = dict(earlier.flushed)
+        self._unrecorded = earlier.unrecorded
+        # Sessions of earlier runs resumed or ended in this run: never resumed again.
+        self._consumed: set[str] = set()
+        self._forget_earlier = False
+        # Since the last batch: opened (True when a row of it may be stored) and ended.
+        self._epoch = 1
+        self._opened: dict[str, bool] = {}
+        self._closed: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._live)
 
-    def live(self, now: datetime) -> int:
+    def live(self, now: float) -> int:
         """How many sessions are live at `now` (stale ones dropped first)."""
         self.expire(now)
         return len(self._live)
@@ -76,19 +164,41 @@ class SessionTable:
         mac.update(body.encode("ascii"))
         return b64url.encode(mac.digest())
 
-    def open(self, user_key: str, now: datetime, release: int) -> str:
+    def open(self, user_key: str, now: float, release: int) -> str:
         """Start a session for a user and return its id."""
         self._sweep(now)
-        # release|run|nonce|user: the user key last, as the only part that may hold "|".
-        # The nonce makes each id unique (the MAC, not the nonce, stops forgery); from the
-        # system's generator, so ids tell nothing of how many sessions this run opened.
+        # release|run-batch|nonce|user: the user key last, as the only part that may hold
+        # "|". The nonce makes each id unique (the MAC, not the nonce, stops forgery); from
+        # the system's generator, so ids tell nothing of how many sessions this run opened.
         nonce = self._nonces.pop() if self._nonces else self._draw_nonces()
-        payload = f"{release}|{self.run}|{nonce}|{user_key}"
+        payload = f"{release}|{self.run}-{self._epoch}|{nonce}|{user_key}"
         body = f"{_PREFIX}.{b64url.encode(payload.encode())}"
         session_id = f"{body}.{self._mac(body)}"
-        self._live[session_id] = Session(user_key, now, release, self.run)
-        self._seen(now)
+        self._add(session_id, Session(user_key, now, release, self.run), now)
+        self._opened[session_id] = False
         return session_id
+
+    def _add(self, session_id: str, session: Session, now: float) -> None:
+        """Make a session live, ending others first to keep within the bounds."""
+        mine = self._by_user.get(session.user_key, {})
+        while len(mine) >= self.max_per_user:
+            self._bound(next(iter(mine)), Ended.USER_LIMIT, now)
+        while len(self._live) >= self.max_total:
+            self._bound(next(iter(self._live)), Ended.TOTAL_LIMIT, now)
+        self._live[session_id] = session
+        # Looked up again: ending the user's last session above dropped the user's entry.
+        self._by_user.setdefault(session.user_key, {})[session_id] = None
+
+    def _bound(self, session_id: str, why: Ended, now: float) -> None:
+        user_key = self._live[session_id].user_key
+        self._end(session_id)
+        self._notices[session_id] = Notice(now, why, user_key)
+        # Told at the next heartbeat, due within an interval; kept no longer than the
+        # session could have lived, and no more of them than _NOTICES_KEPT (a storm of
+        # logins past the bounds must not fill memory with them: beyond it, an ended
+        # client hears only that its session ended).
+        while len(self._notices) > min(self.max_total, _NOTICES_KEPT):
+            self._notices.popitem(last=False)
 
     def _draw_nonces(self) -> str:
         """A fresh nonce (64 random bits in hex), with more kept for the next logins."""
@@ -96,15 +206,9 @@ class SessionTable:
         self._nonces = [pool[i : i + 16] for i in range(16, len(pool), 16)]
         return pool[:16]
 
-    def _seen(self, now: datetime) -> None:
-        """A session was just put at the back, seen at `now`."""
-        if now >= self._newest:
-            self._newest = now
-        else:
-            self._in_order = False
-
-    def _verified(self, session_id: str) -> Session | None:
-        """The session a genuine id describes (last seen: never), or None."""
+    def _verified(self, session_id: str) -> tuple[Session, int | None] | None:
+        """The session a genuine id describes (last seen: never) and the batch it was
+        issued in (None for ids from before batches were named), or None."""
         if len(session_id) > 2048 or not session_id.isascii():
             return None
         parts = session_id.split(".")
@@ -115,15 +219,17 @@ class SessionTable:
             return None
         try:
             payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-            release_text, run, _, user = payload.decode("utf-8").split("|", 3)
+            release_text, run_text, _, user = payload.decode("utf-8").split("|", 3)
             release = int(release_text) if release_text.isdigit() else -1
         except ValueError:
             return None
         if release < 0 or len(release_text) > 3:
             return None
-        return Session(user, datetime.min.replace(tzinfo=UTC), release, run)
+        run, _, epoch_text = run_text.partition("-")
+        epoch = int(epoch_text) if epoch_text.isdigit() and len(epoch_text) < 12 else None
+        return Session(user, float("-inf"), release, run), epoch
 
-    def touch(self, session_id: str, now: datetime) -> Session | None:
+    def touch(self, session_id: str, now: float) -> Session | None:
         """Record a heartbeat; the session, or None when it is gone."""
         self._sweep(now)
         session = self._live.get(session_id)
@@ -133,53 +239,71 @@ class SessionTable:
                 return None
             session.last_seen = now
             self._live.move_to_end(session_id)
-            self._seen(now)
             return session
-        if session_id in self._ended:
+        if session_id in self._notices or session_id in self._consumed:
             return None
-        resumed = self._verified(session_id)
-        if resumed is None or resumed.run == self.run:
-            return None  # forged, or issued by this run and since ended
-        resumed.last_seen = now  # issued before a restart: resume it
-        self._live[session_id] = resumed
-        self._seen(now)
+        verified = self._verified(session_id)
+        if verified is None or not self._may_resume(session_id, *verified, now):
+            return None  # forged, issued by this run and since ended, or ended before
+        resumed = verified[0]
+        resumed.last_seen = now  # issued before a restart and live then: resume it
+        self._consumed.add(session_id)
+        self._resumable.discard(session_id)
+        self._add(session_id, resumed, now)
+        self._opened[session_id] = True
         return resumed
+
+    def _may_resume(self, session_id: str, session: Session, epoch: int | None, now: float) -> bool:
+        if session.run == self.run or not self._resuming or now > self._resume_until:
+            return False
+        if session_id in self._resumable:
+            return True
+        flushed = self._flushed.get(session.run)
+        if flushed is None:
+            return self._unrecorded
+        return epoch is not None and epoch > flushed
 
     def release_of(self, session_id: str) -> int | None:
         """The client release a genuine session id was issued to, live or not."""
         verified = self._verified(session_id)
-        return verified.release if verified else None
+        return verified[0].release if verified else None
+
+    def ended_because(self, session_id: str) -> Notice | None:
+        """Why a session was ended to keep within the bounds, if it was."""
+        return self._notices.get(session_id)
 
     def close(self, session_id: str) -> bool:
         """End a session (logout); whether it was live."""
         if self._end(session_id):
             return True
         # A session of an earlier run that has not heartbeated since the restart.
-        earlier = self._verified(session_id)
-        if earlier is not None and earlier.run != self.run:
-            self._ended.add(session_id)
+        verified = self._verified(session_id)
+        if verified is not None and verified[0].run != self.run:
+            self._consumed.add(session_id)
+            self._resumable.discard(session_id)
+            self._closed.add(session_id)
         return False
 
-    def expire(self, now: datetime) -> int:
+    def expire(self, now: float) -> int:
         """Drop sessions that missed too many heartbeats; how many were dropped. Looks
-        at the stale sessions only, unless the clock went back (then at all of them)."""
+        at the stale sessions only: they are at the front."""
         limit = self._stale_before(now)
-        if self._in_order:
-            stale = list(
-                itertools.takewhile(lambda sid: self._live[sid].last_seen < limit, self._live)
-            )
-        else:
-            stale = [sid for sid, s in self._live.items() if s.last_seen < limit]
+        stale = list(itertools.takewhile(lambda sid: self._live[sid].last_seen < limit, self._live))
         for sid in stale:
             self._end(sid)
-        if not self._in_order:
-            seen = [s.last_seen for s in self._live.values()]
-            self._in_order = all(a <= b for a, b in itertools.pairwise(seen))
-            if self._in_order:
-                self._newest = seen[-1] if seen else _NEVER
+        while self._notices and next(iter(self._notices.values())).at < limit:
+            self._notices.popitem(last=False)
+        if self._resuming and now > self._resume_until:
+            # Every live session of an earlier run has heartbeated by now: the others
+            # ended, and what is stored of them goes with the next batch.
+            self._resuming = False
+            self._forget_earlier = True
+            self._resumable = set()
+            self._flushed = {}
+            self._consumed = set()
         return len(stale)
 
-    def _sweep(self, now: datetime) -> None:
+    def _sweep(self, now: float) -> None:
         """Drop stale sessions at most once an interval: clients that exit without
         Logout must not pile up."""
         if now >= self._sweep_due:
@@ -188,9 +312,40 @@ class SessionTable:
 
     def _end(self, session_id: str) -> bool:
         session = self._live.pop(session_id, None)
-        if session is not None and session.run != self.run:
-            self._ended.add(session_id)
-        return session is not None
+        if session is None:
+            return False
+        mine = self._by_user[session.user_key]
+        del mine[session_id]
+        if not mine:
+            del self._by_user[session.user_key]
+        if self._opened.pop(session_id, True):
+            self._closed.add(session_id)
+        return True
 
-    def _stale_before(self, now: datetime) -> datetime:
+    def _stale_before(self, now: float) -> float:
         return now - self.interval * MISSED_HEARTBEATS
+
+    # --- writing down which sessions are live -----------------------------------------
+
+    def take_flush(self) -> SessionFlush:
+        """The changes since the last batch, to write down; the next batch starts."""
+        flush = SessionFlush(
+            self.run,
+            self._epoch,
+            tuple(self._opened),
+            tuple(self._closed),
+            self._forget_earlier,
+        )
+        self._epoch += 1
+        self._opened = {}
+        self._closed = set()
+        self._forget_earlier = False
+        return flush
+
+    def flush_failed(self, flush: SessionFlush) -> None:
+        """A batch could not be written: its changes go into the next one."""
+        for sid in flush.opened:
+            if sid in self._live:
+                self._opened[sid] = True
+        self._closed.update(flush.ended)
+        self._forget_earlier = self._forget_earlier or flush.forget_earlier

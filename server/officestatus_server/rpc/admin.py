@@ -25,13 +25,12 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self._service = service
 
     def _status(self) -> pb.Status:
-        return convert.status_message(
-            self._service.status(), self._service.sessions.live(self._service.now())
-        )
+        return convert.status_message(self._service.status(), self._service.active_sessions())
 
     def _users(self, users: list[User]) -> list[pb.User]:
         service = self._service
-        return convert.users_message(users, service.registry, service.now())
+        now = service.now()  # first: a clock set-back it finds changes the registry
+        return convert.users_message(users, service.registry, now)
 
     async def InstallLicense(
         self, request: pb.InstallLicenseRequest, context: Context

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.model import Change, Installation, User
+from officestatus_server.core.sessions import EarlierRuns, SessionFlush
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ class Store(Protocol):
 
     async def commit(self, change: Change) -> None:
         """Write one change and its audit entry atomically; nothing of it on failure."""
+        ...
+
+    async def sessions(self) -> EarlierRuns:
+        """What earlier runs wrote down of their live sessions."""
+        ...
+
+    async def save_sessions(self, flush: SessionFlush) -> None:
+        """Write down a batch of sessions begun and ended, atomically."""
         ...
 
     async def audit(self, limit: int) -> list[ChainedRecord]:

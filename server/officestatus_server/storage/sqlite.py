@@ -30,6 +30,7 @@ from officestatus_server.core.audit import (
 )
 from officestatus_server.core.model import AuditEntry, Change, ClockSetBack, Installation, User
 from officestatus_server.core.names import name_key
+from officestatus_server.core.sessions import EarlierRuns, SessionFlush
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage.base import Stored, StoredLicense
 
@@ -80,6 +81,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''",
     ),
     _chain_existing_audit,
+    (
+        # The sessions each run wrote down as live (held by the run that last had them),
+        # and each run's last batch written: see core/sessions.py.
+        """CREATE TABLE live_sessions (
+            session_id TEXT PRIMARY KEY,
+            holder TEXT NOT NULL) WITHOUT ROWID""",
+        """CREATE TABLE session_runs (
+            run TEXT PRIMARY KEY,
+            flushed_epoch INTEGER NOT NULL)""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # What a whole installation holds (the schema as of version 1; later ones only add).
@@ -420,6 +431,46 @@ class SqliteStore:
             "UPDATE audit SET previous_hash = ?, hash = ? WHERE id = ?", (head, digest, rid)
         )
         await _set_audit_head(conn, digest, count + 1)
+
+    async def sessions(self) -> EarlierRuns:
+        """What earlier runs wrote down of their live sessions."""
+        try:
+            async with self._lock:
+                async with self._conn.execute("SELECT session_id FROM live_sessions") as cur:
+                    live = frozenset(str(r[0]) for r in await cur.fetchall())
+                async with self._conn.execute("SELECT run, flushed_epoch FROM session_runs") as cur:
+                    runs = {str(r): int(e) for r, e in await cur.fetchall()}
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"Cannot read the sessions of the last run from {self.path.name}: {exc}.",
+                reason="STORAGE_READ_FAILED",
+            ) from exc
+        return EarlierRuns(live, runs, unrecorded=not runs)
+
+    async def save_sessions(self, flush: SessionFlush) -> None:
+        """Write down a batch of sessions begun and ended, atomically."""
+        try:
+            async with self._transaction() as conn:
+                await conn.executemany(
+                    "DELETE FROM live_sessions WHERE session_id = ?", [(s,) for s in flush.ended]
+                )
+                await conn.executemany(
+                    "INSERT OR REPLACE INTO live_sessions (session_id, holder) VALUES (?, ?)",
+                    [(s, flush.run) for s in flush.opened],
+                )
+                if flush.forget_earlier:
+                    await conn.execute("DELETE FROM live_sessions WHERE holder != ?", (flush.run,))
+                    await conn.execute("DELETE FROM session_runs WHERE run != ?", (flush.run,))
+                await conn.execute(
+                    """INSERT INTO session_runs (run, flushed_epoch) VALUES (?, ?)
+                       ON CONFLICT (run) DO UPDATE SET flushed_epoch = excluded.flushed_epoch""",
+                    (flush.run, flush.epoch),
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"The database refused the sessions' batch ({exc}).",
+                reason="STORAGE_WRITE_FAILED",
+            ) from exc
 
     async def audit(self, limit: int) -> list[ChainedRecord]:
         """The newest audit records, newest first."""
