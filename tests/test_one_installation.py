@@ -16,9 +16,13 @@ from officestatus.admin import admin_service_pb2_grpc as apb_grpc
 from tests.process import SERVER_COMMAND, start_server_process
 
 
-async def _run_to_exit(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run officestatus-server to its exit; its exit code and everything it printed."""
+async def _run_to_exit(
+    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> tuple[int, str]:
+    """Run officestatus-server (after `prefix`, e.g. a command that drops privileges) to
+    its exit; its exit code and everything it printed."""
     process = await asyncio.create_subprocess_exec(
+        *prefix,
         SERVER_COMMAND,
         *args,
         stdout=asyncio.subprocess.PIPE,
@@ -302,18 +306,10 @@ async def test_files_left_with_the_wrong_owner_or_mode_are_named(tmp_path: Path)
         database.chmod(0)
         prefix = []
     before = database.stat()
-    process = await asyncio.create_subprocess_exec(
-        *prefix,
-        SERVER_COMMAND,
-        "--data-dir",
-        str(data),
-        "--listen",
-        "127.0.0.1:0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    code, out = await _run_to_exit(
+        "--data-dir", str(data), "--listen", "127.0.0.1:0", prefix=tuple(prefix)
     )
-    out = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
-    assert process.returncode != 0
+    assert code != 0
     assert "This user cannot read and write: officestatus.db (owner uid" in out
     assert "Traceback" not in out
     after = database.stat()
