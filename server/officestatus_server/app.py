@@ -107,11 +107,6 @@ def _with_unusable_files(exc: LicenseServerError, data_dir: Path) -> LicenseServ
     )
 
 
-def apart_of(config: ServerConfig) -> bool:
-    """Whether the admin service listens apart from the clients' service."""
-    return config.admin_listen is not None
-
-
 class ServerApp:
     """One running license server."""
 
@@ -165,10 +160,11 @@ class ServerApp:
                 credentials = server_credentials(
                     config.tls_cert, config.tls_key, config.tls_client_ca
                 )
+            apart = config.admin_listen is not None
             files = raise_open_file_limit()
             connections = config.max_connections
             if files is not None and connections > files - _FILES_RESERVED:
-                connections = max(1, (files - _FILES_RESERVED) // (2 if apart_of(config) else 1))
+                connections = max(1, (files - _FILES_RESERVED) // (2 if apart else 1))
                 log.warning(
                     "at most %d connections per listener: the open-file limit is %d",
                     connections,
@@ -176,7 +172,6 @@ class ServerApp:
                 )
             limits = Limits(max_connections=connections, idle_seconds=config.idle_seconds)
             # grpc.aio servers are made here, inside the running loop they belong to.
-            apart = apart_of(config)
             main = GrpcServer(self.service, self.token, admin=not apart, limits=limits)
             self._servers = [main]
             self.port = self.admin_port = main.listen(config.listen, credentials)
