@@ -117,3 +117,23 @@ async def test_a_port_in_use_is_refused_naming_the_address(tmp_path: Path) -> No
     finally:
         code, _ = await first.stop()
     assert code == 0
+
+
+async def test_a_connection_with_no_call_is_closed_after_the_idle_time(tmp_path: Path) -> None:
+    server = await start_server_process(tmp_path / "data", "--idle-seconds", "1")
+    request = spb.LoginRequest(user_name="nobody", client_version="6.0.0")
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            await spb_grpc.SeatServiceStub(channel).Login(request, timeout=5)
+            assert channel.get_state() == grpc.ChannelConnectivity.READY
+            # The server closes it (HTTP/2 GOAWAY): the channel falls back to IDLE.
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                if channel.get_state() != grpc.ChannelConnectivity.READY:
+                    break
+            assert channel.get_state() == grpc.ChannelConnectivity.IDLE
+            # A client reconnects by itself at its next call.
+            await spb_grpc.SeatServiceStub(channel).Login(request, timeout=5)
+    finally:
+        code, _ = await server.stop()
+    assert code == 0

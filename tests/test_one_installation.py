@@ -141,6 +141,16 @@ def _wal_without_database(data: Path) -> None:
     (data / "officestatus.db-wal").write_bytes(b"\0" * 4096)
 
 
+def _shm_without_database(data: Path) -> None:
+    data.mkdir()
+    (data / "officestatus.db-shm").write_bytes(b"\0" * 32768)
+
+
+def _backup_only(data: Path) -> None:
+    data.mkdir()
+    (data / "officestatus-backup-2026-12-01.db").write_bytes(b"SQLite format 3\0" + b"\0" * 4080)
+
+
 def _not_sqlite(data: Path) -> None:
     data.mkdir()
     (data / "officestatus.db").write_bytes(b"OfficeStatus" * 1000)
@@ -153,9 +163,19 @@ def _not_sqlite(data: Path) -> None:
         (_data_lost_with_its_wal, "holds no OfficeStatus installation"),
         (_token_without_database, "admin-token"),
         (_wal_without_database, "officestatus.db-wal"),
+        (_shm_without_database, "officestatus.db-shm"),
+        (_backup_only, "officestatus-backup-2026-12-01.db"),
         (_not_sqlite, "is not an SQLite database"),
     ],
-    ids=["zero-byte database", "WAL deleted", "token only", "WAL only", "not SQLite"],
+    ids=[
+        "zero-byte database",
+        "WAL deleted",
+        "token only",
+        "WAL only",
+        "SHM only",
+        "backup only",
+        "not SQLite",
+    ],
 )
 async def test_traces_of_an_installation_are_never_silently_made_a_new_one(
     tmp_path: Path, make: object, says: str

@@ -37,7 +37,7 @@ IDLE_SECONDS_ENV = "OFFICESTATUS_IDLE_SECONDS"
 RANGES = {
     "heartbeat": (HEARTBEAT_SECONDS_MIN, HEARTBEAT_SECONDS_MAX),
     "max_connections": (1, 1_000_000),
-    "idle_seconds": (10, 86_400),
+    "idle_seconds": (1, 86_400),
 }
 
 

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--idle-seconds",
-        help="close a connection that has had no call for this long, 10 to 86400 (default: "
+        help="close a connection that has had no call for this long, 1 to 86400 s (default: "
         "$OFFICESTATUS_IDLE_SECONDS or 300)",
     )
     parser.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM) for every listener")
