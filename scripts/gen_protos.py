@@ -1,9 +1,11 @@
 """Regenerate the Python protobuf and gRPC code from proto/, or check it is current.
 
-The generated package lives in client/officestatus/ (its import path mirrors the proto
-packages: officestatus.licensing, officestatus.admin). Never edit it by hand: change the
-.proto file and run this script. `--check` regenerates into a temporary folder and fails
-when the committed output differs, so drift is caught by the test command.
+The generated modules live in the protocol package, protocol/officestatus/, one
+subpackage per proto package (officestatus.licensing, officestatus.admin); the package's
+own modules beside them (paths, wire, formats) are written by hand. Never edit the
+generated code: change the .proto file and run this script. `--check` regenerates into a
+temporary folder and fails when the committed output differs, so drift is caught by the
+test command.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
-OUT_ROOT = ROOT / "client"
+OUT_ROOT = ROOT / "protocol"
 PACKAGE = "officestatus"
 # The living protocol only: frozen releases (if any) are not generated into the package.
 SOURCES = sorted(p.relative_to(PROTO_ROOT) for p in (PROTO_ROOT / PACKAGE).rglob("*.proto"))
@@ -44,15 +46,20 @@ def generate(out: Path) -> None:
         *[str(s) for s in SOURCES],
     ]
     subprocess.run(cmd, check=True, cwd=ROOT)
-    for pkg_dir in [out / PACKAGE, *[p for p in (out / PACKAGE).rglob("*") if p.is_dir()]]:
+    for pkg_dir in _generated_dirs(out):
         (pkg_dir / "__init__.py").write_text(MARKER)
-    (out / PACKAGE / "py.typed").write_text("")
+
+
+def _generated_dirs(base: Path) -> list[Path]:
+    """The subpackages that hold generated code: one for each proto package."""
+    return sorted({base / s.parent for s in SOURCES} - {base / PACKAGE})
 
 
 def _files(base: Path) -> dict[str, Path]:
     return {
         str(p.relative_to(base)): p
-        for p in (base / PACKAGE).rglob("*")
+        for d in _generated_dirs(base)
+        for p in d.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
 
@@ -84,11 +91,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.check:
         return check()
-    target = OUT_ROOT / PACKAGE
-    if target.exists():
-        shutil.rmtree(target)
+    for target in _generated_dirs(OUT_ROOT):
+        if target.exists():
+            shutil.rmtree(target)
     generate(OUT_ROOT)
-    print(f"generated {len(_files(OUT_ROOT))} files into {target.relative_to(ROOT)}")
+    print(f"generated {len(_files(OUT_ROOT))} files into {(OUT_ROOT / PACKAGE).relative_to(ROOT)}")
     return 0
 
 

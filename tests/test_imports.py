@@ -1,37 +1,47 @@
-"""What the packages load: the client's names resolve lazily, and the server does not
-load the client's stubs and models at start-up (it needs only the shared data paths)."""
+"""What the packages load: the server and the client share only the protocol package, and
+the client's names are plain imports of the modules that define them."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import subprocess
 import sys
 
-import pytest
-
 import officestatus_client
 
 
-def test_every_exported_client_name_resolves_to_its_definition() -> None:
-    assert sorted(officestatus_client.__all__) == sorted(officestatus_client._EXPORTS)
-    for name, module in officestatus_client._EXPORTS.items():
-        defined = getattr(importlib.import_module(f"officestatus_client.{module}"), name)
-        assert getattr(officestatus_client, name) is defined, name
-    assert set(officestatus_client.__all__) <= set(dir(officestatus_client))
-
-
-def test_an_unknown_client_name_is_an_attribute_error() -> None:
-    with pytest.raises(AttributeError, match="NoSuchThing"):
-        officestatus_client.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
-
-
-def test_the_server_starts_without_loading_the_client() -> None:
+def _loaded_by(module: str, prefix: str) -> list[str]:
     code = (
-        "import json, sys, officestatus_server.cli.server_main; "
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('officestatus_client'))))"
+        f"import json, sys, {module}; "
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({prefix!r}))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
-    assert json.loads(out) == ["officestatus_client", "officestatus_client._paths"]
+    return list(json.loads(out))
+
+
+def test_every_public_client_name_is_the_object_its_module_defines() -> None:
+    public = [n for n in dir(officestatus_client) if not n.startswith("_")]
+    names = [n for n in public if not inspect.ismodule(getattr(officestatus_client, n))]
+    assert {"AdminClient", "SeatClient", "OfficeStatusError", "DenyReason"} <= set(names)
+    for name in names:
+        value = getattr(officestatus_client, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert getattr(importlib.import_module(value.__module__), name) is value, name
+
+
+def test_the_server_starts_without_loading_the_client() -> None:
+    assert _loaded_by("officestatus_server.cli.server_main", "officestatus_client") == []
+
+
+def test_the_client_loads_nothing_of_the_server() -> None:
+    assert _loaded_by("officestatus_client.admin_cli", "officestatus_server") == []
+
+
+def test_the_service_loads_no_storage_implementation() -> None:
+    assert "officestatus_server.storage.sqlite" not in _loaded_by(
+        "officestatus_server.service", "officestatus_server.storage"
+    )

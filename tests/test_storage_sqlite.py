@@ -11,8 +11,7 @@ import pytest
 
 from officestatus_server.core.model import AuditEntry, Change, InstalledLicense, User
 from officestatus_server.errors import PreconditionFailed, StorageError
-from officestatus_server.storage import SqliteStore
-from officestatus_server.storage.sqlite import MIGRATIONS, SCHEMA_VERSION
+from officestatus_server.storage.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

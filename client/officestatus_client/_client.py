@@ -16,6 +16,7 @@ from officestatus.admin import admin_service_pb2 as admin_pb
 from officestatus.admin import admin_service_pb2_grpc as admin_grpc
 from officestatus.licensing import seat_service_pb2 as seat_pb
 from officestatus.licensing import seat_service_pb2_grpc as seat_grpc
+from officestatus.paths import DEFAULT_ADDRESS, token_path
 from officestatus_client import _convert
 from officestatus_client._errors import AuthenticationError
 from officestatus_client._models import (
@@ -31,7 +32,6 @@ from officestatus_client._models import (
     UpgradePreview,
     User,
 )
-from officestatus_client._paths import DEFAULT_ADDRESS, token_path
 from officestatus_client._transport import DEFAULT_TIMEOUT, Channel, Transport
 
 CLIENT_VERSION = "6.0.0"

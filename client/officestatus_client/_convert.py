@@ -10,11 +10,11 @@ from datetime import date, datetime
 
 from officestatus.admin import admin_service_pb2 as admin_pb
 from officestatus.licensing import seat_service_pb2 as seat_pb
+from officestatus.wire import DenyReason
 from officestatus_client._errors import ServerError
 from officestatus_client._models import (
     AuditRecord,
     AuditVerification,
-    DenyReason,
     Handshake,
     HeartbeatResult,
     License,

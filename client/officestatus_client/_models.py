@@ -8,21 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import IntEnum
 from pathlib import Path
 
-
-class DenyReason(IntEnum):
-    """Why a login or heartbeat is refused; the numbers are the wire's DenyReason."""
-
-    UNSPECIFIED = 0
-    USER_UNKNOWN = 1
-    USER_DISABLED = 2
-    NOT_LICENSED = 3
-    EVALUATION_EXPIRED = 4
-    OVER_CAPACITY = 5
-    SESSION_ENDED = 6
-
+from officestatus.wire import DenyReason
 
 # --- client protocol (SeatService) ----------------------------------------------------
 

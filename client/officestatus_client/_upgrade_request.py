@@ -9,17 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from officestatus.formats import UPGRADE_REQUEST_FORMAT, UPGRADE_REQUEST_VERSION
 from officestatus_client._models import License, Status
-
-REQUEST_FORMAT = "officestatus-upgrade-request"
-REQUEST_VERSION = 1
 
 
 def upgrade_request(licenses: list[License], status: Status, created: datetime) -> dict[str, Any]:
     """The request document for these licenses on this server."""
     return {
-        "format": REQUEST_FORMAT,
-        "version": REQUEST_VERSION,
+        "format": UPGRADE_REQUEST_FORMAT,
+        "version": UPGRADE_REQUEST_VERSION,
         "created": created.isoformat(timespec="seconds"),
         "installation_id": status.installation_id,
         "server_version": status.server_version,

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from officestatus.paths import DEFAULT_ADDRESS
 from officestatus_client import _render
 from officestatus_client._client import CLIENT_VERSION, AdminClient, SeatClient
 from officestatus_client._errors import AuthenticationError, OfficeStatusError, UnavailableError
 from officestatus_client._models import TlsConfig
-from officestatus_client._paths import DEFAULT_ADDRESS
 from officestatus_client._transport import DEFAULT_TIMEOUT
 from officestatus_client._upgrade_request import upgrade_request
 

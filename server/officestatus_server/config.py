@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from officestatus_client._paths import (
+from officestatus.paths import (
     DATA_DIR_ENV,
     DATABASE_FILE_NAME,
     DEFAULT_ADDRESS,

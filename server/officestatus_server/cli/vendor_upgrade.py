@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from officestatus.formats import UPGRADE_REQUEST_FORMAT
 from officestatus_server.cli import vendor_main as _vm
 from officestatus_server.core.keys import (
     LicenseKey,
@@ -44,7 +45,6 @@ from officestatus_server.core.upgrade import (
 from officestatus_server.core.versions import SERVER_MAJOR
 from officestatus_server.errors import InvalidInput, KeyRejected
 
-REQUEST_FORMAT = "officestatus-upgrade-request"
 QUOTE_FORMAT = "officestatus-upgrade-quote"
 
 
@@ -165,7 +165,7 @@ def _key_texts(args: argparse.Namespace) -> list[str]:
     if args.request:
         try:
             request = json.loads(_vm._read_text(args.request, "upgrade request"))
-            if request.get("format") != REQUEST_FORMAT:
+            if request.get("format") != UPGRADE_REQUEST_FORMAT:
                 raise ValueError("not an upgrade request")
             texts += [str(lic["key"]) for lic in request["licenses"] if lic.get("key")]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

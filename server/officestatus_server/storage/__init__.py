@@ -1,6 +1,3 @@
-"""Where the server keeps its state: a small interface and its SQLite implementation."""
-
-from officestatus_server.storage.base import Store, Stored, StoredLicense
-from officestatus_server.storage.sqlite import SqliteStore
-
-__all__ = ["SqliteStore", "Store", "Stored", "StoredLicense"]
+"""Where the server keeps its state: the `Store` interface (`base`) and its SQLite
+implementation (`sqlite`). Import each from its module: the service needs only the
+interface, and loading this package loads no implementation."""

@@ -1,5 +1,6 @@
-"""Where a server keeps its data by default, so the admin CLI on the same machine finds
-the admin token without being told."""
+"""Where a server keeps its data by default, and the names of its files: the server keeps
+them there, and the admin CLI on the same machine finds the admin token without being
+told."""
 
 from __future__ import annotations
 
