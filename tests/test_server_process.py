@@ -17,6 +17,26 @@ from officestatus.licensing import seat_service_pb2_grpc as spb_grpc
 from tests.process import start_server_process
 from tests.support import Vendor
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _readme_banner() -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```\nOfficeStatus License Server ") + len("```\n")
+    return readme[start : readme.index("```", start)]
+
+
+def _line_heads(banner: str) -> list[str]:
+    """What each line says before its first value: "data directory", "licensing"..."""
+    lines = banner.strip().splitlines()
+    # What the server logged while starting comes before the banner.
+    first = next(i for i, line in enumerate(lines) if " listening on " in line)
+    heads = []
+    for line in lines[first:]:
+        head = line.split(":", 1)[0]
+        heads.append(head.rsplit(" listening on", 1)[0].rstrip("0123456789. "))
+    return heads
+
 
 def _metadata(data_dir: Path) -> tuple[tuple[str, str], ...]:
     token = (data_dir / "admin-token").read_text().strip()
@@ -33,6 +53,8 @@ async def test_first_start_prints_where_things_are_and_creates_owner_only_files(
         assert f"admin token: {data / 'admin-token'}" in server.banner
         assert "licensing: evaluation, 30 days left" in server.banner
         assert "protobuf backend: upb" in server.banner
+        # The README shows the banner line for line, each with what it starts with.
+        assert _line_heads(server.banner) == _line_heads(_readme_banner())
         for name in ("admin-token", "officestatus.db"):
             mode = stat.S_IMODE((data / name).stat().st_mode)
             assert mode & 0o077 == 0, f"{name} is readable by others: {oct(mode)}"

@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from officestatus.admin import admin_service_pb2 as apb
@@ -26,7 +27,10 @@ from officestatus_client.admin_cli import EXIT_FOUND_PROBLEMS, EXIT_OK, run
 from officestatus_server.cli.vendor_main import main as vendor_main
 from officestatus_server.core import b64url
 from officestatus_server.core.keys import PREFIX, check_not_future, read_key
-from officestatus_server.errors import KeyRejected
+from officestatus_server.errors import KeyRejected, NotStarted
+from officestatus_server.rpc.errors import code_for
+from officestatus_server.service import LicenseService
+from officestatus_server.storage.sqlite import SqliteStore
 from tests.process import start_server_process
 from tests.support import START, RunningServer, Vendor
 
@@ -304,3 +308,14 @@ def test_the_vendor_tool_issues_a_key_dated_today(
     argv = ["issue", "--signing-key", signing_key, "--seats", "5", "--customer", "ACME"]
     assert vendor_main(argv) == 0
     assert "BEGIN OFFICESTATUS LICENSE KEY" in capsys.readouterr().out
+
+
+def test_a_call_before_the_service_has_started_is_unavailable_not_a_storage_failure(
+    tmp_path: Path, vendor: Vendor
+) -> None:
+    service = LicenseService(SqliteStore(tmp_path / "officestatus.db"), vendor.trust)
+    with pytest.raises(NotStarted, match="has not started yet") as refused:
+        service.status()
+    assert refused.value.reason == "NOT_STARTED"
+    assert code_for(refused.value) == code_pb2.UNAVAILABLE
+    assert not (tmp_path / "officestatus.db").exists()

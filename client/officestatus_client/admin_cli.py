@@ -43,8 +43,9 @@ class UsageError(Exception):
     """Arguments that parse but cannot be used, such as a key file that cannot be read."""
 
 
-class AuditTampered(Exception):
-    """The check ran and found something wrong: a tampered log or a damaged backup."""
+class ProblemsFound(Exception):
+    """A check ran and found problems (exit code 5): a tampered audit log, or a backup
+    that is damaged."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,7 +259,7 @@ async def _audit_verify(args: argparse.Namespace, client: AdminClient) -> str:
     text = _render.to_json(report) if args.json else _render.audit_verification_text(report)
     if not report.intact:
         # The same report, and exit code 5, in both modes: a script sees the tampering.
-        raise AuditTampered(text)
+        raise ProblemsFound(text)
     return text
 
 
@@ -267,7 +268,7 @@ async def _backup(args: argparse.Namespace, client: AdminClient) -> str:
     size = await client.backup(target)
     problem = _render.sqlite_problem(target)
     if problem:
-        raise AuditTampered(f"the backup {target} is damaged: {problem}")
+        raise ProblemsFound(f"the backup {target} is damaged: {problem}")
     if args.json:
         return _render.to_json({"file": str(target), "bytes": size, "integrity": "ok"})
     return (
@@ -367,7 +368,7 @@ async def run(
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=err)
         return EXIT_USAGE
-    except AuditTampered as exc:
+    except ProblemsFound as exc:
         print(str(exc), file=out)
         return EXIT_FOUND_PROBLEMS
     except OfficeStatusError as exc:

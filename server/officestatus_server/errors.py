@@ -8,6 +8,7 @@
     ├── PreconditionFailed        FAILED_PRECONDITION: not now, or not on this server
     ├── SeatsExhausted            RESOURCE_EXHAUSTED: not enough free seats
     ├── Unauthenticated           UNAUTHENTICATED: no or a wrong admin token
+    ├── NotStarted                UNAVAILABLE: the service has not started yet
     └── StorageError              INTERNAL: the database failed; nothing was changed
 
 The gRPC layer turns these into status codes in one table (rpc/errors.py); `reason` is
@@ -68,6 +69,12 @@ class Unauthenticated(LicenseServerError):
     """An admin call without the admin token, or with a wrong one."""
 
     default_reason = "ADMIN_TOKEN_INVALID"
+
+
+class NotStarted(LicenseServerError):
+    """A call reached the service before its start finished."""
+
+    default_reason = "NOT_STARTED"
 
 
 class StorageError(LicenseServerError):

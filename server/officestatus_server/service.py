@@ -39,7 +39,7 @@ from officestatus_server.errors import (
     InvalidInput,
     KeyRejected,
     LicenseServerError,
-    StorageError,
+    NotStarted,
 )
 from officestatus_server.storage.base import Store, StoredLicense
 
@@ -183,8 +183,9 @@ class LicenseService:
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
-        """Forget a finished task. Its error reached whoever awaited it; when nobody did
-        (the caller had gone), it is logged here rather than lost."""
+        """Forget a finished task, logging its error: it is added to work nobody awaits
+        (a clock set-back written down in the background, a change whose caller had gone),
+        so the log is the only place its error can go."""
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             log.info("a change finished after its caller had gone: %s", error)
@@ -264,14 +265,14 @@ class LicenseService:
     def registry(self) -> Registry:
         """The current state."""
         if self._registry is None:
-            raise StorageError("The license service has not started.", reason="NOT_STARTED")
+            raise NotStarted("The license service has not started yet; try again in a moment.")
         return self._registry
 
     @property
     def sessions(self) -> SessionTable:
         """The live client sessions."""
         if self._sessions is None:
-            raise StorageError("The license service has not started.", reason="NOT_STARTED")
+            raise NotStarted("The license service has not started yet; try again in a moment.")
         return self._sessions
 
     @property

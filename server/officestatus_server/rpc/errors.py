@@ -19,6 +19,7 @@ from officestatus_server.errors import (
     InvalidInput,
     LicenseServerError,
     NotFound,
+    NotStarted,
     PreconditionFailed,
     SeatsExhausted,
     StorageError,
@@ -37,6 +38,7 @@ STATUS_CODES: dict[type[LicenseServerError], int] = {
     PreconditionFailed: code_pb2.FAILED_PRECONDITION,
     SeatsExhausted: code_pb2.RESOURCE_EXHAUSTED,
     Unauthenticated: code_pb2.UNAUTHENTICATED,
+    NotStarted: code_pb2.UNAVAILABLE,
     StorageError: code_pb2.INTERNAL,
 }
 
