@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVER_COMMAND = str(Path(sys.executable).parent / "officestatus-server")
-_LISTENING = re.compile(r"listening on (\S+):(\d+)")
+from scripts.processes import SERVER_COMMAND, NotListening, server_command, start_listening
+
+__all__ = ["SERVER_COMMAND", "ServerProcess", "start_server_process"]
 
 
 @dataclass
@@ -38,37 +37,14 @@ class ServerProcess:
 async def start_server_process(
     data_dir: Path, *extra: str, env: dict[str, str] | None = None, timeout: float = 30
 ) -> ServerProcess:
-    """Start the server on a free port and wait until it says where it listens."""
-    process = await asyncio.create_subprocess_exec(
-        SERVER_COMMAND,
-        "--data-dir",
-        str(data_dir),
-        "--listen",
-        "127.0.0.1:0",
-        *extra,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
+    """Start the server on a free port and wait until it has printed its whole banner."""
     try:
-        async with asyncio.timeout(timeout):
-            while True:
-                raw = await process.stdout.readline()
-                if not raw:
-                    raise RuntimeError("server exited before listening:\n" + "".join(lines))
-                line = raw.decode()
-                lines.append(line)
-                match = _LISTENING.search(line)
-                if match:
-                    break
-            # The banner's remaining lines follow at once.
-            while not lines[-1].startswith("licensing:"):
-                lines.append((await process.stdout.readline()).decode())
-    except BaseException:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-        raise
-    return ServerProcess(process, f"{match.group(1)}:{match.group(2)}", "".join(lines))
+        process, listening = await start_listening(
+            *server_command(data_dir, *extra),
+            timeout=timeout,
+            whole_banner=True,
+            env={**os.environ, **(env or {})},
+        )
+    except NotListening as exc:
+        raise RuntimeError("server exited before listening:\n" + exc.output) from None
+    return ServerProcess(process, listening.address, listening.banner)
