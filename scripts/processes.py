@@ -47,12 +47,18 @@ class Listening:
 
     host: str
     port: int
-    banner: str
+    # Each line as printed, with its newline.
+    lines: tuple[str, ...]
 
     @property
     def address(self) -> str:
         """HOST:PORT, as a client dials it."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def banner(self) -> str:
+        """The lines together."""
+        return "".join(self.lines)
 
 
 async def wait_listening(
@@ -84,7 +90,7 @@ async def wait_listening(
         await process.wait()
         raise
     assert match is not None
-    return Listening(match.group(1), int(match.group(2)), "".join(lines))
+    return Listening(match.group(1), int(match.group(2)), tuple(lines))
 
 
 async def start_listening(
