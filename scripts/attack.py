@@ -40,7 +40,17 @@ from officestatus.admin import admin_service_pb2_grpc as apb_grpc
 from officestatus.licensing import seat_service_pb2 as spb
 from officestatus.licensing import seat_service_pb2_grpc as spb_grpc
 
-SERVER = str(Path(sys.executable).parent / "officestatus-server")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts.processes import (  # noqa: E402
+    NotListening,
+    server_command,
+    start_listening,
+    terminate,
+)
+
 SOFT_FILES = 1024
 
 
@@ -87,26 +97,13 @@ class Server:
         self.address = ""
 
     async def __aenter__(self) -> Server:
-        self.process = await asyncio.create_subprocess_exec(
-            SERVER,
-            "--data-dir",
-            str(self.data_dir),
-            "--listen",
-            "127.0.0.1:0",
-            *self.extra,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_limit_files,
-        )
-        assert self.process.stdout is not None
-        async with asyncio.timeout(30):
-            while True:
-                line = (await self.process.stdout.readline()).decode()
-                if not line:
-                    raise RuntimeError("the server exited before listening")
-                if " listening on " in line:
-                    self.address = line.rsplit(" ", 1)[1].strip()
-                    break
+        try:
+            self.process, listening = await start_listening(
+                *server_command(self.data_dir, *self.extra), timeout=30, preexec_fn=_limit_files
+            )
+        except NotListening:
+            raise RuntimeError("the server exited before listening") from None
+        self.address = listening.address
         token = (self.data_dir / "admin-token").read_text().strip()
         async with grpc.aio.insecure_channel(self.address) as channel:
             await apb_grpc.AdminServiceStub(channel).AddUsers(
@@ -129,13 +126,8 @@ class Server:
         return self.process.pid
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 20)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
+        if self.process is not None:
+            await terminate(self.process, 20)
 
 
 async def legit_client(address: str, report: Report, stop: asyncio.Event) -> None:

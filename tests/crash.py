@@ -35,6 +35,7 @@ from officestatus_client import (
     PreconditionFailedError,
     SeatsExhaustedError,
 )
+from scripts.processes import terminate
 from tests.process import ServerProcess, start_server_process
 from tests.support import Vendor
 
@@ -198,17 +199,12 @@ class _Server:
         await self._reader
 
     async def stop(self, timeout: float = 20) -> int:
-        """SIGTERM; the exit code."""
-        proc = self.process.process
-        if proc.returncode is None:
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout)
-        except TimeoutError:
-            await self.kill()
-            return -1
+        """SIGTERM (SIGKILL after `timeout`); the exit code, -1 when it had to be killed."""
+        in_time = await terminate(self.process.process, timeout)
         await self._reader
-        return proc.returncode or 0
+        if not in_time:
+            return -1
+        return self.process.process.returncode or 0
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
