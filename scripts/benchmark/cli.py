@@ -1,0 +1,121 @@
+"""The command: its options, the run with every process stopped at the end, the report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+import scripts.benchmark
+from scripts.benchmark import BenchError
+from scripts.benchmark.children import Children
+from scripts.benchmark.machine import machine, machine_line
+from scripts.benchmark.plan import FULL, SMOKE, Plan
+from scripts.benchmark.report import print_reference, print_scale, print_table, print_targets
+from scripts.benchmark.run import Results, run
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(scripts.benchmark.__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, 1 s measurements")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--callers", help="comma-separated caller counts (default 16,64)")
+    parser.add_argument(
+        "--duration", type=float, help="seconds measured per row, over all rounds (default 10)"
+    )
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per row (default 3)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per round (default 1)")
+    parser.add_argument(
+        "--single-enable-seconds",
+        type=float,
+        help="stop enabling one call at a time after this long (default 60); the rest is projected",
+    )
+    parser.add_argument(
+        "--channels",
+        choices=("per-caller", "shared"),
+        help="a channel (and connection) per caller, or one for all (default per-caller)",
+    )
+    parser.add_argument("--work-dir", type=Path, help="where the databases go (default: temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the databases and the log")
+    return parser
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    plan = SMOKE if args.smoke else FULL
+    changes: dict[str, Any] = {}
+    if args.callers:
+        changes["callers"] = tuple(int(c) for c in args.callers.split(","))
+    for option, name in (
+        ("duration", "duration_seconds"),
+        ("warmup", "warmup_seconds"),
+        ("rounds", "rounds"),
+        ("single_enable_seconds", "single_enable_seconds"),
+        ("channels", "channels"),
+    ):
+        if getattr(args, option) is not None:
+            changes[name] = getattr(args, option)
+    return dataclasses.replace(plan, **changes)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    info = machine()
+    print(machine_line(info), flush=True)
+    results = Results(info, dataclasses.asdict(plan))
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="officestatus-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    children = Children()
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    code = 0
+    try:
+        await run(plan, work, results, children)
+    except (BenchError, OSError, grpc.aio.AioRpcError) as exc:
+        results.error = str(exc)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        code = 2
+    except Exception as exc:
+        results.error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        await children.stop_all()
+        results.pids = children.started
+        loop.remove_signal_handler(signal.SIGTERM)
+        if args.json is not None:
+            args.json.write_text(results.to_json() + "\n")
+        if args.keep or code:
+            print(f"kept: {work}", flush=True)
+        elif args.work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(machine_line(info))
+    print()
+    print_table(results.rows)
+    if code:
+        return code
+    print_scale(results.scale, plan)
+    print_targets(results.targets, plan)
+    missed = [t for t in results.targets if not t.met]
+    print(f"\n{len(results.targets) - len(missed)} of {len(results.targets)} targets met")
+    print_reference({r.id: r for r in results.rows}, plan)
+    return 1 if missed and args.strict else 0
+
+
+def main() -> int:
+    """Run the command; its exit code."""
+    args = _parser().parse_args()
+    if sys.platform != "linux":
+        print("error: the benchmark reads /proc and runs on Linux only", file=sys.stderr)
+        return 2
+    return asyncio.run(_main(args))
