@@ -53,7 +53,7 @@ def code_version() -> str:
             check=True,
         ).stdout.strip()
         changed = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "server", "client"],
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "protocol", "server", "client"],
             capture_output=True,
             text=True,
             timeout=10,
