@@ -292,7 +292,9 @@ async def attack_silent_calls(data_dir: Path, connections: int, per_connection: 
             ]
             calls = []
             for channel in channels:
-                login = channel.stream_unary("/officestatus.licensing.SeatService/Login")
+                login: grpc.aio.StreamUnaryMultiCallable[bytes, bytes] = channel.stream_unary(
+                    "/officestatus.licensing.SeatService/Login"
+                )
                 calls += [login(nothing()) for _ in range(per_connection)]
             report.attacker_calls = len(calls)
             outcomes = await asyncio.gather(*calls, return_exceptions=True)
