@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 import grpc
@@ -212,7 +213,7 @@ async def test_over_capacity_users_are_the_last_enabled_and_are_named(
 async def test_admin_calls_without_or_with_a_wrong_token_are_refused(
     server: RunningServer, vendor: Vendor
 ) -> None:
-    calls = {
+    calls: dict[str, Callable[[AdminClient], Awaitable[object]]] = {
         "install": lambda c: c.install_license(vendor.issue(25)),
         "remove": lambda c: c.remove_license("L-1"),
         "licenses": lambda c: c.list_licenses(),

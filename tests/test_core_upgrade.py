@@ -829,7 +829,11 @@ def test_policy_defaults_are_the_published_ones() -> None:
         D(50),
         3,
     )
-    assert (policy.segment_percent, policy.crossgrade_percent, policy.protection) == ({}, 0, {})
+    assert (policy.segment_percent, policy.crossgrade_percent, policy.protection) == (
+        {},
+        D(0),
+        {},
+    )
 
 
 FROM_FILE = [

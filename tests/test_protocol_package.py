@@ -15,6 +15,5 @@ def test_deny_reason_has_a_member_for_every_value_the_proto_defines() -> None:
 
 
 def test_a_deny_reason_reads_as_its_wire_name() -> None:
-    assert seat_service_pb2.DenyReason.Name(DenyReason.OVER_CAPACITY) == (
-        "DENY_REASON_OVER_CAPACITY"
-    )
+    wire = seat_service_pb2.DenyReason.ValueType(DenyReason.OVER_CAPACITY)
+    assert seat_service_pb2.DenyReason.Name(wire) == ("DENY_REASON_OVER_CAPACITY")

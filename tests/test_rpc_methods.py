@@ -61,14 +61,14 @@ class HalfBackup(admin_grpc.AdminServiceServicer):
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[grpc.aio.Channel, BrokenSeats]]:
     server = grpc.aio.server()
-    seats = BrokenSeats()
+    seats = BrokenSeats()  # type: ignore[abstract]  # only the methods under test
     assert register(server, seat_grpc.add_SeatServiceServicer_to_server, seats) == (
         "officestatus.licensing.SeatService"
     )
     register(
         server,
         admin_grpc.add_AdminServiceServicer_to_server,
-        HalfBackup(),
+        HalfBackup(),  # type: ignore[abstract]  # only the methods under test
         token=AdminToken(TOKEN),
     )
     port = server.add_insecure_port("127.0.0.1:0")

@@ -37,7 +37,7 @@ async def _active_sessions(server: ServerProcess, data: Path) -> int:
     return int(reply.status.active_sessions)
 
 
-async def _login(seat: spb_grpc.SeatServiceStub, user: str, version: str = "6.0.0") -> str:
+async def _login(seat: spb_grpc.SeatServiceAsyncStub, user: str, version: str = "6.0.0") -> str:
     reply = await seat.Login(spb.LoginRequest(user_name=user, client_version=version))
     assert reply.granted, reply.message
     return str(reply.session_id)

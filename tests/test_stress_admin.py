@@ -323,7 +323,7 @@ async def test_a_remove_racing_an_install_of_the_same_license_reports_what_it_di
     answered INTERNAL "nothing was changed": it had read the license before the lock)."""
     assert server.app is not None
     service = server.app.service
-    store = service._store  # type: ignore[attr-defined]
+    store = service._store
     committing, release, remove_waiting = asyncio.Event(), asyncio.Event(), asyncio.Event()
     real_commit, real_remove = store.commit, service.remove_license
 
