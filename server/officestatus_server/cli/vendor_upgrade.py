@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from officestatus.formats import UPGRADE_REQUEST_FORMAT
-from officestatus_server.cli import vendor_main as _vm
+from officestatus_server.cli.vendor_args import EXIT_OK, add_signing_key, iso_date, whole_number
+from officestatus_server.cli.vendor_files import create_new_file, read_text
+from officestatus_server.cli.vendor_keys import (
+    emit,
+    load_signing_key,
+    load_trust_store,
+    new_license_id,
+)
 from officestatus_server.core.keys import (
     LicenseKey,
     LicenseKind,
@@ -58,9 +65,9 @@ def add_commands(commands: Any) -> None:
     )
     q.add_argument("--request", metavar="FILE", help="the customer's upgrade request")
     q.add_argument("--key", action="append", default=[], metavar="FILE", help="a license key file")
-    q.add_argument("--target-major", type=_vm._whole_number, required=True, metavar="N")
-    q.add_argument("--released", type=_vm._iso_date, required=True, metavar="YYYY-MM-DD")
-    q.add_argument("--announced", type=_vm._iso_date, metavar="YYYY-MM-DD")
+    q.add_argument("--target-major", type=whole_number, required=True, metavar="N")
+    q.add_argument("--released", type=iso_date, required=True, metavar="YYYY-MM-DD")
+    q.add_argument("--announced", type=iso_date, metavar="YYYY-MM-DD")
     _add_trust_and_policy(q)
     q.add_argument("--out", metavar="FILE", help="also write the quote, for `upgrade`")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -74,15 +81,15 @@ def add_commands(commands: Any) -> None:
         "where it was free.",
     )
     u.add_argument("--quote", required=True, metavar="FILE", help="from `quote --out`")
-    _vm._add_signing_key(u)
+    add_signing_key(u)
     _add_trust_and_policy(u)
     u.add_argument("--out-dir", metavar="DIR", help="write each key to DIR/ID.key")
     u.set_defaults(handler=_cmd_upgrade)
 
     p = commands.add_parser("price", help="price a new license, with the discounts of the policy")
-    p.add_argument("--seats", type=_vm._whole_number, default=1)
+    p.add_argument("--seats", type=whole_number, default=1)
     p.add_argument("--site", action="store_true", help="a site license")
-    p.add_argument("--major", type=_vm._whole_number, default=SERVER_MAJOR)
+    p.add_argument("--major", type=whole_number, default=SERVER_MAJOR)
     p.add_argument("--segment", choices=("nonprofit", "education", "government"))
     p.add_argument("--crossgrade", action="store_true", help="from a competing product")
     p.add_argument("--policy", metavar="FILE", help="the policy (default: the built-in one)")
@@ -105,7 +112,7 @@ def load_policy(path: str | None) -> Policy:
     if path is None:
         text = resources.files("officestatus_server").joinpath("vendor_policy.toml").read_text()
     else:
-        text = _vm._read_text(path, "policy")
+        text = read_text(path, "policy")
     try:
         return policy_from_mapping(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
@@ -161,10 +168,10 @@ def _date_or_min(value: object) -> date:
 
 
 def _key_texts(args: argparse.Namespace) -> list[str]:
-    texts = [_vm._read_text(path, "license key") for path in args.key]
+    texts = [read_text(path, "license key") for path in args.key]
     if args.request:
         try:
-            request = json.loads(_vm._read_text(args.request, "upgrade request"))
+            request = json.loads(read_text(args.request, "upgrade request"))
             if request.get("format") != UPGRADE_REQUEST_FORMAT:
                 raise ValueError("not an upgrade request")
             texts += [str(lic["key"]) for lic in request["licenses"] if lic.get("key")]
@@ -177,10 +184,6 @@ def _key_texts(args: argparse.Namespace) -> list[str]:
     if not texts:
         raise InvalidInput("Give --request or at least one --key.", reason="NOTHING_TO_QUOTE")
     return texts
-
-
-def _trust(paths: list[str]) -> TrustStore:
-    return TrustStore.from_public_key_texts([_vm._read_text(p, "public key") for p in paths])
 
 
 def _price_quote(
@@ -261,20 +264,20 @@ def _quote_text(result: Quote) -> str:
 def _cmd_quote(args: argparse.Namespace) -> int:
     target = TargetRelease(args.target_major, args.released, args.announced)
     result, key_of = _price_quote(
-        _key_texts(args), target, load_policy(args.policy), _trust(args.trust)
+        _key_texts(args), target, load_policy(args.policy), load_trust_store(args.trust)
     )
     document = _quote_document(result, key_of)
     if args.out:
-        _vm._create_new_file(
+        create_new_file(
             Path(args.out), json.dumps(document, indent=2) + "\n", 0o644, exact_mode=False
         )
     print(json.dumps(document, indent=2) if args.json else _quote_text(result))
-    return _vm._EXIT_OK
+    return EXIT_OK
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
     try:
-        document = json.loads(_vm._read_text(args.quote, "quote"))
+        document = json.loads(read_text(args.quote, "quote"))
         if document.get("format") != QUOTE_FORMAT:
             raise ValueError("not a quote")
         raw_target = document["target"]
@@ -292,7 +295,7 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
             f"{args.quote} is not a quote from `officestatus-vendor quote --out` ({exc}).",
             reason="QUOTE_INVALID",
         ) from None
-    result, _ = _price_quote(texts, target, load_policy(args.policy), _trust(args.trust))
+    result, _ = _price_quote(texts, target, load_policy(args.policy), load_trust_store(args.trust))
     priced = {
         line.holding.license_id: (line.outcome.value, str(line.price)) for line in result.lines
     }
@@ -302,7 +305,7 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
             "or the policy changed): quote again.",
             reason="QUOTE_MISMATCH",
         )
-    signing = _vm._load_signing_key(args.signing_key)
+    signing = load_signing_key(args.signing_key)
     issued = 0
     for line in result.lines:
         if not line.outcome.upgrades:
@@ -310,13 +313,13 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
             continue
         key = upgrade_key(line, target, signing.key_id, date.today())
         out = str(Path(args.out_dir) / f"{key.license_id}.key") if args.out_dir else None
-        _vm._emit(key, signing, out)
+        emit(key, signing, out)
         issued += 1
     print(
         f"Issued {issued} upgrade keys for OfficeStatus {target.major}; total {result.total} "
         f"{result.currency}."
     )
-    return _vm._EXIT_OK
+    return EXIT_OK
 
 
 def upgrade_key(
@@ -331,7 +334,7 @@ def upgrade_key(
         kind = LicenseKind.SITE if old.kind is LicenseKind.SITE else LicenseKind.PURCHASED
     new_id = f"{old.license_id}-U{target.major}"
     if len(new_id) > 64:
-        new_id = _vm._new_license_id()
+        new_id = new_license_id()
     return LicenseKey(
         signing_key_id=signing_key_id,
         license_id=new_id,
@@ -357,7 +360,7 @@ def _cmd_price(args: argparse.Namespace) -> int:
     )
     what = "a site license" if args.site else f"{args.seats} seats"
     print(f"OfficeStatus {args.major}, {what}: {price} {policy.currency} ({rule})")
-    return _vm._EXIT_OK
+    return EXIT_OK
 
 
 __all__ = ["add_commands", "holding_of", "load_policy", "upgrade_key"]
