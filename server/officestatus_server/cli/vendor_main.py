@@ -16,7 +16,7 @@ stderr and exits 1; a usage error exits 2 (argparse's convention).
 The tool's modules import one way only, from the commands down to their helpers:
 
     vendor_main       keygen, issue, extend, inspect; the parser and main()
-    vendor_upgrade    quote, upgrade, price
+    vendor_upgrade    quote, upgrade, price (the documents: core/upgrade_documents.py)
     vendor_keys       the vendor's key files; a key signed, checked and handed out
     vendor_args       exit statuses, argument types, the options commands share
     vendor_files      reading and writing files, each failure a refusal with a reason

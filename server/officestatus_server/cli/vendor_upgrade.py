@@ -9,20 +9,21 @@
 
 Every claim in a customer's request is checked against the signed keys it carries: only
 what the vendor's own signature vouches for is priced. `upgrade` prices the quote again
-before it issues anything, so an edited quote file issues nothing.
+before it issues anything, so an edited quote file issues nothing. The request and the
+quote documents are read and written by `officestatus_server.core.upgrade_documents`;
+this module reads the files and prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tomllib
+from collections.abc import Iterable
 from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from officestatus.formats import UPGRADE_REQUEST_FORMAT
 from officestatus_server.cli.vendor_args import EXIT_OK, add_signing_key, iso_date, whole_number
 from officestatus_server.cli.vendor_files import create_new_file, read_text
 from officestatus_server.cli.vendor_keys import (
@@ -49,10 +50,9 @@ from officestatus_server.core.upgrade import (
     policy_from_mapping,
     quote,
 )
+from officestatus_server.core.upgrade_documents import quote_json, read_quote, request_key_texts
 from officestatus_server.core.versions import SERVER_MAJOR
 from officestatus_server.errors import InvalidInput, KeyRejected
-
-QUOTE_FORMAT = "officestatus-upgrade-quote"
 
 
 def add_commands(commands: Any) -> None:
@@ -170,24 +170,14 @@ def _date_or_min(value: object) -> date:
 def _key_texts(args: argparse.Namespace) -> list[str]:
     texts = [read_text(path, "license key") for path in args.key]
     if args.request:
-        try:
-            request = json.loads(read_text(args.request, "upgrade request"))
-            if request.get("format") != UPGRADE_REQUEST_FORMAT:
-                raise ValueError("not an upgrade request")
-            texts += [str(lic["key"]) for lic in request["licenses"] if lic.get("key")]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InvalidInput(
-                f"{args.request} is not an OfficeStatus upgrade request ({exc}); ask the "
-                "customer for the file `officestatus-admin upgrade-request` writes.",
-                reason="REQUEST_INVALID",
-            ) from None
+        texts += request_key_texts(read_text(args.request, "upgrade request"), args.request)
     if not texts:
         raise InvalidInput("Give --request or at least one --key.", reason="NOTHING_TO_QUOTE")
     return texts
 
 
 def _price_quote(
-    texts: list[str], target: TargetRelease, policy: Policy, trust: TrustStore
+    texts: Iterable[str], target: TargetRelease, policy: Policy, trust: TrustStore
 ) -> tuple[Quote, dict[str, str]]:
     holdings: list[Holding] = []
     key_of: dict[str, str] = {}
@@ -197,39 +187,6 @@ def _price_quote(
         if holding.verified:
             key_of.setdefault(holding.license_id, compact)
     return quote(holdings, target, policy), key_of
-
-
-def _quote_document(result: Quote, key_of: dict[str, str]) -> dict[str, Any]:
-    target = result.target
-    return {
-        "format": QUOTE_FORMAT,
-        "version": 1,
-        "target": {
-            "major": target.major,
-            "released": target.released.isoformat(),
-            "announced": target.announced.isoformat() if target.announced else None,
-        },
-        "currency": result.currency,
-        "total": str(result.total),
-        "lines": [_line_document(line, key_of) for line in result.lines],
-    }
-
-
-def _line_document(line: QuoteLine, key_of: dict[str, str]) -> dict[str, Any]:
-    h = line.holding
-    return {
-        "license_id": h.license_id,
-        "kind": h.kind.value,
-        "seats": h.seats,
-        "major": h.major,
-        "customer": h.customer,
-        "purchase_date": h.purchase_date.isoformat() if h.verified else None,
-        "verified": h.verified,
-        "outcome": line.outcome.value,
-        "price": str(line.price),
-        "rule": line.rule,
-        "key": key_of.get(h.license_id),
-    }
 
 
 def _quote_text(result: Quote) -> str:
@@ -266,40 +223,20 @@ def _cmd_quote(args: argparse.Namespace) -> int:
     result, key_of = _price_quote(
         _key_texts(args), target, load_policy(args.policy), load_trust_store(args.trust)
     )
-    document = _quote_document(result, key_of)
+    document = quote_json(result, key_of)
     if args.out:
-        create_new_file(
-            Path(args.out), json.dumps(document, indent=2) + "\n", 0o644, exact_mode=False
-        )
-    print(json.dumps(document, indent=2) if args.json else _quote_text(result))
+        create_new_file(Path(args.out), document + "\n", 0o644, exact_mode=False)
+    print(document if args.json else _quote_text(result))
     return EXIT_OK
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
-    try:
-        document = json.loads(read_text(args.quote, "quote"))
-        if document.get("format") != QUOTE_FORMAT:
-            raise ValueError("not a quote")
-        raw_target = document["target"]
-        target = TargetRelease(
-            int(raw_target["major"]),
-            date.fromisoformat(raw_target["released"]),
-            date.fromisoformat(raw_target["announced"]) if raw_target["announced"] else None,
-        )
-        texts = [str(line["key"]) for line in document["lines"] if line.get("key")]
-        quoted = {
-            line["license_id"]: (line["outcome"], line["price"]) for line in document["lines"]
-        }
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InvalidInput(
-            f"{args.quote} is not a quote from `officestatus-vendor quote --out` ({exc}).",
-            reason="QUOTE_INVALID",
-        ) from None
-    result, _ = _price_quote(texts, target, load_policy(args.policy), load_trust_store(args.trust))
-    priced = {
-        line.holding.license_id: (line.outcome.value, str(line.price)) for line in result.lines
-    }
-    if any(quoted.get(lid) != value for lid, value in priced.items()):
+    quoted = read_quote(read_text(args.quote, "quote"), args.quote)
+    target = quoted.target
+    result, _ = _price_quote(
+        quoted.key_texts, target, load_policy(args.policy), load_trust_store(args.trust)
+    )
+    if not quoted.matches(result):
         raise InvalidInput(
             "The quote file does not match what the policy says for its keys now (edited, "
             "or the policy changed): quote again.",
