@@ -11,6 +11,15 @@ from officestatus_server.core.login import CODES_BEFORE_6
 from officestatus_server.core.model import Deny
 from officestatus_server.core.versions import Release
 
+# The codes each release defines: 3.x none but "no reason", 4.x and 5.x the stand-ins'
+# codes, 6.x every one.
+KNOWN_REASONS: dict[Release, frozenset[Deny]] = {
+    Release.V3: frozenset({Deny.NONE}),
+    Release.V4: frozenset(CODES_BEFORE_6.values()),
+    Release.V5: frozenset(CODES_BEFORE_6.values()),
+    Release.V6: frozenset(Deny),
+}
+
 
 def reason_for(release: Release, reason: Deny) -> Deny:
     """The code to send to `release`: itself if the release defines it, else its stand-in."""
