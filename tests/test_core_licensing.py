@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from officestatus.wire import DenyReason
 from officestatus_server.core.evaluation import EVALUATION_DAYS
 from officestatus_server.core.keys import LicenseKey, LicenseKind
 from officestatus_server.core.login import decide_login
-from officestatus_server.core.model import Deny, Installation, InstalledLicense
+from officestatus_server.core.model import Installation, InstalledLicense
 from officestatus_server.core.names import name_key
 from officestatus_server.core.plans import (
     plan_add_users,
@@ -272,7 +273,7 @@ def test_disable_one_then_enable_another(vendor: Vendor) -> None:
     assert registry.enabled_order[-1] == name_key("newcomer")
     assert not registry.users[name_key("user07")].enabled
     assert decide_login(registry, "newcomer", at(3)).granted
-    assert decide_login(registry, "user07", at(3)).reason is Deny.USER_DISABLED
+    assert decide_login(registry, "user07", at(3)).reason is DenyReason.USER_DISABLED
 
 
 def _bulk_start(vendor: Vendor) -> Registry:
@@ -401,20 +402,24 @@ def test_disabling_twice_is_harmless(vendor: Vendor) -> None:
 # --- evaluation ------------------------------------------------------------------------------
 
 EVALUATION_MOMENTS = [
-    pytest.param(at(0), True, 30, Deny.NONE, id="first-start"),
-    pytest.param(at(0, hours=1), True, 30, Deny.NONE, id="one-hour-in"),
-    pytest.param(at(28), True, 2, Deny.NONE, id="day-28"),
-    pytest.param(at(29), True, 1, Deny.NONE, id="day-29"),
-    pytest.param(at(29, hours=23), True, 1, Deny.NONE, id="day-29-23h"),
-    pytest.param(at(30, microseconds=-1), True, 1, Deny.NONE, id="last-microsecond"),
-    pytest.param(at(EVALUATION_DAYS), False, 0, Deny.EVALUATION_EXPIRED, id="exactly-30-days"),
-    pytest.param(at(31), False, 0, Deny.EVALUATION_EXPIRED, id="day-31"),
-    pytest.param(at(400), False, 0, Deny.EVALUATION_EXPIRED, id="a-year-later"),
+    pytest.param(at(0), True, 30, DenyReason.UNSPECIFIED, id="first-start"),
+    pytest.param(at(0, hours=1), True, 30, DenyReason.UNSPECIFIED, id="one-hour-in"),
+    pytest.param(at(28), True, 2, DenyReason.UNSPECIFIED, id="day-28"),
+    pytest.param(at(29), True, 1, DenyReason.UNSPECIFIED, id="day-29"),
+    pytest.param(at(29, hours=23), True, 1, DenyReason.UNSPECIFIED, id="day-29-23h"),
+    pytest.param(at(30, microseconds=-1), True, 1, DenyReason.UNSPECIFIED, id="last-microsecond"),
+    pytest.param(
+        at(EVALUATION_DAYS), False, 0, DenyReason.EVALUATION_EXPIRED, id="exactly-30-days"
+    ),
+    pytest.param(at(31), False, 0, DenyReason.EVALUATION_EXPIRED, id="day-31"),
+    pytest.param(at(400), False, 0, DenyReason.EVALUATION_EXPIRED, id="a-year-later"),
 ]
 
 
 @pytest.mark.parametrize(("now", "active", "days_left", "login"), EVALUATION_MOMENTS)
-def test_evaluation_runs_30_days(now: datetime, active: bool, days_left: int, login: Deny) -> None:
+def test_evaluation_runs_30_days(
+    now: datetime, active: bool, days_left: int, login: DenyReason
+) -> None:
     registry = add(fresh(), ["alice"], at(0))
 
     evaluation = registry.evaluation(now)
@@ -427,7 +432,7 @@ def test_evaluation_runs_30_days(now: datetime, active: bool, days_left: int, lo
     )
     assert evaluation.ends_at == at(30)
     assert not evaluation.ended_by_purchase
-    assert (decision.granted, decision.reason) == (login is Deny.NONE, login)
+    assert (decision.granted, decision.reason) == (login is DenyReason.UNSPECIFIED, login)
     if active:
         days = "1 day" if days_left == 1 else f"{days_left} days"
         assert f"being evaluated: {days} left." in decision.message
@@ -454,7 +459,7 @@ def test_after_an_expired_evaluation_no_one_can_be_enabled() -> None:
         enable(registry, ["late"], at(31))
 
     assert caught.value.message.startswith("No seats: no license is installed")
-    assert decide_login(registry, "user01", at(31)).reason is Deny.EVALUATION_EXPIRED
+    assert decide_login(registry, "user01", at(31)).reason is DenyReason.EVALUATION_EXPIRED
 
 
 FIRST_SEAT_KINDS = [
@@ -484,7 +489,7 @@ def test_first_seat_license_ends_the_evaluation_for_good(vendor: Vendor, kind: L
     for now in (at(6), at(20), at(60)):
         assert not registry.evaluation(now).active
         decision = decide_login(registry, "alice", now)
-        assert (decision.granted, decision.reason) == (False, Deny.NOT_LICENSED)
+        assert (decision.granted, decision.reason) == (False, DenyReason.NOT_LICENSED)
         assert "OfficeStatus 6 has no license installed" in decision.message
     with pytest.raises(SeatsExhausted):
         add(registry, ["bob"], at(7))
@@ -521,7 +526,7 @@ def test_extension_moves_the_end(
     assert evaluation.ends_at == datetime(2026, 12, 13, tzinfo=UTC)
     assert decision.granted is granted
     assert evaluation.days_left == days_left
-    assert decision.reason is (Deny.NONE if granted else Deny.EVALUATION_EXPIRED)
+    assert decision.reason is (DenyReason.UNSPECIFIED if granted else DenyReason.EVALUATION_EXPIRED)
     assert registry.seats == 0
 
 
@@ -589,7 +594,7 @@ def test_nobody_is_over_capacity_when_there_are_no_seats(vendor: Vendor) -> None
     registry = add(fresh(), ["ann", "bo"], at(1))
     assert registry.over_capacity(at(40)) == []
     assert "over capacity" not in registry.seats_phrase(at(40))
-    assert decide_login(registry, "bo", at(40)).reason is Deny.EVALUATION_EXPIRED
+    assert decide_login(registry, "bo", at(40)).reason is DenyReason.EVALUATION_EXPIRED
 
 
 REFUSED_EXTENSIONS = [
@@ -714,7 +719,7 @@ def test_forced_removal_leaves_the_first_enabled_holding_seats(vendor: Vendor) -
         assert decide_login(registry, name, now).granted
     for name in ("user26", "user30"):
         decision = decide_login(registry, name, now)
-        assert (decision.granted, decision.reason) == (False, Deny.OVER_CAPACITY)
+        assert (decision.granted, decision.reason) == (False, DenyReason.OVER_CAPACITY)
         assert "All 25 OfficeStatus seats are held by users enabled before you" in (
             decision.message
         )
@@ -745,7 +750,7 @@ def test_forced_removal_of_the_last_license_leaves_nobody_licensed(vendor: Vendo
 
     registry = remove(registry, only, at(3), force=True)
 
-    assert decide_login(registry, "user01", at(3)).reason is Deny.NOT_LICENSED
+    assert decide_login(registry, "user01", at(3)).reason is DenyReason.NOT_LICENSED
 
 
 REENABLED = [
@@ -770,7 +775,7 @@ def test_reenabling_moves_a_user_to_the_back(
     registry = remove(registry, registry.licenses[1].license_id, at(4), force=True)
 
     assert registry.over_capacity(at(4)) == over
-    assert decide_login(registry, over[0], at(4)).reason is Deny.OVER_CAPACITY
+    assert decide_login(registry, over[0], at(4)).reason is DenyReason.OVER_CAPACITY
     assert [registry.users[k].name for k in registry.enabled_order][-1] == over[0]
 
 
@@ -883,38 +888,52 @@ def _login_registry(vendor: Vendor, state: str) -> tuple[Registry, datetime]:
 
 
 LOGINS = [
-    pytest.param("evaluation", "alice", Deny.NONE, "Welcome, alice.", id="eval-enabled"),
-    pytest.param("licensed", "ALICE", Deny.NONE, "Welcome, alice.", id="licensed-enabled"),
     pytest.param(
-        "evaluation", "zed", Deny.USER_UNKNOWN, "does not know the user 'zed'", id="eval-unknown"
+        "evaluation", "alice", DenyReason.UNSPECIFIED, "Welcome, alice.", id="eval-enabled"
     ),
     pytest.param(
-        "licensed", "zed", Deny.USER_UNKNOWN, "Ask your administrator to add", id="unknown"
-    ),
-    pytest.param("licensed", "", Deny.USER_UNKNOWN, "cannot be empty", id="empty-name"),
-    pytest.param("licensed", "a\x00b", Deny.USER_UNKNOWN, "U+0000", id="control-char-name"),
-    pytest.param(
-        "evaluation", "dave", Deny.USER_DISABLED, "'dave' is disabled", id="eval-disabled"
+        "licensed", "ALICE", DenyReason.UNSPECIFIED, "Welcome, alice.", id="licensed-enabled"
     ),
     pytest.param(
-        "licensed", "Dave", Deny.USER_DISABLED, "Ask your administrator to enable", id="disabled"
+        "evaluation",
+        "zed",
+        DenyReason.USER_UNKNOWN,
+        "does not know the user 'zed'",
+        id="eval-unknown",
     ),
-    pytest.param("expired", "dave", Deny.USER_DISABLED, "is disabled", id="expired-disabled"),
-    pytest.param("expired", "zed", Deny.USER_UNKNOWN, "does not know", id="expired-unknown"),
-    pytest.param("expired", "alice", Deny.EVALUATION_EXPIRED, "evaluation ended", id="expired"),
+    pytest.param(
+        "licensed", "zed", DenyReason.USER_UNKNOWN, "Ask your administrator to add", id="unknown"
+    ),
+    pytest.param("licensed", "", DenyReason.USER_UNKNOWN, "cannot be empty", id="empty-name"),
+    pytest.param("licensed", "a\x00b", DenyReason.USER_UNKNOWN, "U+0000", id="control-char-name"),
+    pytest.param(
+        "evaluation", "dave", DenyReason.USER_DISABLED, "'dave' is disabled", id="eval-disabled"
+    ),
+    pytest.param(
+        "licensed",
+        "Dave",
+        DenyReason.USER_DISABLED,
+        "Ask your administrator to enable",
+        id="disabled",
+    ),
+    pytest.param("expired", "dave", DenyReason.USER_DISABLED, "is disabled", id="expired-disabled"),
+    pytest.param("expired", "zed", DenyReason.USER_UNKNOWN, "does not know", id="expired-unknown"),
+    pytest.param(
+        "expired", "alice", DenyReason.EVALUATION_EXPIRED, "evaluation ended", id="expired"
+    ),
 ]
 
 
 @pytest.mark.parametrize(("state", "login_as", "reason", "says"), LOGINS)
 def test_login_decisions(
-    vendor: Vendor, state: str, login_as: str, reason: Deny, says: str
+    vendor: Vendor, state: str, login_as: str, reason: DenyReason, says: str
 ) -> None:
     registry, now = _login_registry(vendor, state)
 
     decision = decide_login(registry, login_as, now)
 
     assert decision.reason is reason
-    assert decision.granted is (reason is Deny.NONE)
+    assert decision.granted is (reason is DenyReason.UNSPECIFIED)
     assert says in decision.message
 
 

@@ -32,6 +32,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from officestatus.wire import DenyReason
 from officestatus_server.core import b64url
 from officestatus_server.core.evaluation import (
     CLOCK_TOLERANCE,
@@ -45,7 +46,6 @@ from officestatus_server.core.login import decide_login
 from officestatus_server.core.model import (
     Change,
     ClockSetBack,
-    Deny,
     Installation,
     InstalledLicense,
 )
@@ -621,24 +621,24 @@ class LicensingMachine(RuleBasedStateMachine):
             decision = decide_login(registry, spelt, now)
             name = self.names.get(index)
             if name is None:
-                expected = Deny.USER_UNKNOWN
+                expected = DenyReason.USER_UNKNOWN
             elif index not in self.enabled:
-                expected = Deny.USER_DISABLED
+                expected = DenyReason.USER_DISABLED
             elif active:
-                expected = Deny.NONE
+                expected = DenyReason.UNSPECIFIED
             elif self.seats == 0:
-                expected = Deny.EVALUATION_EXPIRED if expired else Deny.NOT_LICENSED
+                expected = DenyReason.EVALUATION_EXPIRED if expired else DenyReason.NOT_LICENSED
             elif self.enabled.index(index) >= self.seats:
-                expected = Deny.OVER_CAPACITY
+                expected = DenyReason.OVER_CAPACITY
             else:
-                expected = Deny.NONE
+                expected = DenyReason.UNSPECIFIED
             assert decision.reason is expected, (spelt, decision)
-            assert decision.granted is (expected is Deny.NONE)
-            assert (decision.reason is Deny.OVER_CAPACITY) is (name in over)
+            assert decision.granted is (expected is DenyReason.UNSPECIFIED)
+            assert (decision.reason is DenyReason.OVER_CAPACITY) is (name in over)
             if name is not None:
                 assert decision.user_name == name
         for bad, _ in BAD_NAMES:
-            assert decide_login(registry, bad, now).reason is Deny.USER_UNKNOWN
+            assert decide_login(registry, bad, now).reason is DenyReason.USER_UNKNOWN
 
 
 LicensingMachine.TestCase.settings = settings(
@@ -744,7 +744,7 @@ def lookup_finds(name: str, spelling: str) -> bool:
     registry = registry.apply(plan_add_users(registry, [name], False, START))
     found = registry.user(spelling) is not None
     login = decide_login(registry, spelling, START).reason
-    assert found is (login is Deny.USER_DISABLED)
+    assert found is (login is DenyReason.USER_DISABLED)
     return found
 
 

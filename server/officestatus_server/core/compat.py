@@ -7,24 +7,24 @@ table of answers (`login.ANSWERS`) names. 3.x clients read no code at all.
 
 from __future__ import annotations
 
+from officestatus.wire import DenyReason
 from officestatus_server.core.login import CODES_BEFORE_6
-from officestatus_server.core.model import Deny
 from officestatus_server.core.versions import Release
 
 # The codes each release defines: 3.x none but "no reason", 4.x and 5.x the stand-ins'
 # codes, 6.x every one.
-KNOWN_REASONS: dict[Release, frozenset[Deny]] = {
-    Release.V3: frozenset({Deny.NONE}),
+KNOWN_REASONS: dict[Release, frozenset[DenyReason]] = {
+    Release.V3: frozenset({DenyReason.UNSPECIFIED}),
     Release.V4: frozenset(CODES_BEFORE_6.values()),
     Release.V5: frozenset(CODES_BEFORE_6.values()),
-    Release.V6: frozenset(Deny),
+    Release.V6: frozenset(DenyReason),
 }
 
 
-def reason_for(release: Release, reason: Deny) -> Deny:
+def reason_for(release: Release, reason: DenyReason) -> DenyReason:
     """The code to send to `release`: itself if the release defines it, else its stand-in."""
     if not release.has_deny_reason:
-        return Deny.NONE
+        return DenyReason.UNSPECIFIED
     if release.has_license_info:
         return reason
     return CODES_BEFORE_6[reason]

@@ -24,7 +24,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from officestatus_server.core.model import Deny, User
+from officestatus.wire import DenyReason
+from officestatus_server.core.model import User
 from officestatus_server.core.names import clean_name, name_key
 from officestatus_server.core.registry import Registry
 from officestatus_server.core.texts import count
@@ -36,7 +37,7 @@ class Decision(NamedTuple):
     (A named tuple: immutable, and cheap to make on every login.)"""
 
     granted: bool
-    reason: Deny
+    reason: DenyReason
     message: str
     user_name: str = ""
 
@@ -65,9 +66,9 @@ class Answer(NamedTuple):
 
     granted: bool
     # The code 6.x clients see.
-    reason: Deny
+    reason: DenyReason
     # The code 4.x and 5.x clients see (3.x clients read none).
-    before_6: Deny
+    before_6: DenyReason
     # The message; its {fields} are filled in by `answer`.
     text: str
 
@@ -78,51 +79,52 @@ _ASK_FOR_SEATS = "Ask your administrator to disable a user or install more seats
 # fmt: off
 ANSWERS: dict[Rule, Answer] = {
     # rule: Answer(granted, code 6.x sees, code 4.x and 5.x see, message)
-    Rule.WELCOME_EVALUATION: Answer(True, Deny.NONE, Deny.NONE,
+    Rule.WELCOME_EVALUATION: Answer(True, DenyReason.UNSPECIFIED, DenyReason.UNSPECIFIED,
         "Welcome, {name}. OfficeStatus is being evaluated: {days_left} left."),
-    Rule.WELCOME: Answer(True, Deny.NONE, Deny.NONE,
+    Rule.WELCOME: Answer(True, DenyReason.UNSPECIFIED, DenyReason.UNSPECIFIED,
         "Welcome, {name}."),
-    Rule.NAME_INVALID: Answer(False, Deny.USER_UNKNOWN, Deny.USER_UNKNOWN,
+    Rule.NAME_INVALID: Answer(False, DenyReason.USER_UNKNOWN, DenyReason.USER_UNKNOWN,
         "{problem} Sign in with your user name."),
-    Rule.USER_UNKNOWN: Answer(False, Deny.USER_UNKNOWN, Deny.USER_UNKNOWN,
+    Rule.USER_UNKNOWN: Answer(False, DenyReason.USER_UNKNOWN, DenyReason.USER_UNKNOWN,
         "OfficeStatus does not know the user '{name}'. Ask your administrator to add you to "
         "the OfficeStatus License Server."),
-    Rule.USER_REMOVED: Answer(False, Deny.USER_UNKNOWN, Deny.USER_UNKNOWN,
+    Rule.USER_REMOVED: Answer(False, DenyReason.USER_UNKNOWN, DenyReason.USER_UNKNOWN,
         "Your user is no longer known to the OfficeStatus License Server. Ask your "
         "administrator."),
-    Rule.USER_DISABLED: Answer(False, Deny.USER_DISABLED, Deny.USER_DISABLED,
+    Rule.USER_DISABLED: Answer(False, DenyReason.USER_DISABLED, DenyReason.USER_DISABLED,
         "The user '{name}' is disabled in OfficeStatus. Ask your administrator to enable you."),
-    Rule.CLOCK_SET_BACK: Answer(False, Deny.EVALUATION_EXPIRED, Deny.EVALUATION_EXPIRED,
+    Rule.CLOCK_SET_BACK: Answer(False, DenyReason.EVALUATION_EXPIRED, DenyReason.EVALUATION_EXPIRED,
         "The OfficeStatus evaluation has ended: this computer's clock was set back. "
         + _ASK_FOR_LICENSE),
-    Rule.EVALUATION_ENDED: Answer(False, Deny.EVALUATION_EXPIRED, Deny.EVALUATION_EXPIRED,
+    Rule.EVALUATION_ENDED: Answer(
+        False, DenyReason.EVALUATION_EXPIRED, DenyReason.EVALUATION_EXPIRED,
         "The OfficeStatus evaluation ended on {ended}. " + _ASK_FOR_LICENSE),
-    Rule.NOT_LICENSED: Answer(False, Deny.NOT_LICENSED, Deny.NOT_LICENSED,
+    Rule.NOT_LICENSED: Answer(False, DenyReason.NOT_LICENSED, DenyReason.NOT_LICENSED,
         "OfficeStatus {major} has no license installed. " + _ASK_FOR_LICENSE),
-    Rule.OVER_CAPACITY_ONE_SEAT: Answer(False, Deny.OVER_CAPACITY, Deny.NOT_LICENSED,
+    Rule.OVER_CAPACITY_ONE_SEAT: Answer(False, DenyReason.OVER_CAPACITY, DenyReason.NOT_LICENSED,
         "The one OfficeStatus seat is held by a user enabled before you. " + _ASK_FOR_SEATS),
-    Rule.OVER_CAPACITY: Answer(False, Deny.OVER_CAPACITY, Deny.NOT_LICENSED,
+    Rule.OVER_CAPACITY: Answer(False, DenyReason.OVER_CAPACITY, DenyReason.NOT_LICENSED,
         "All {seats} OfficeStatus seats are held by users enabled before you. "
         + _ASK_FOR_SEATS),
-    Rule.SESSION_ENDED: Answer(False, Deny.SESSION_ENDED, Deny.NONE,
+    Rule.SESSION_ENDED: Answer(False, DenyReason.SESSION_ENDED, DenyReason.UNSPECIFIED,
         "Your OfficeStatus session has ended. Sign in again."),
-    Rule.SESSION_ENDED_USER_LIMIT: Answer(False, Deny.SESSION_ENDED, Deny.NONE,
+    Rule.SESSION_ENDED_USER_LIMIT: Answer(False, DenyReason.SESSION_ENDED, DenyReason.UNSPECIFIED,
         "This session was ended because {name} signed in on more than {max_per_user} "
         "machines; sign in again."),
-    Rule.SESSION_ENDED_SERVER_LIMIT: Answer(False, Deny.SESSION_ENDED, Deny.NONE,
+    Rule.SESSION_ENDED_SERVER_LIMIT: Answer(False, DenyReason.SESSION_ENDED, DenyReason.UNSPECIFIED,
         "This session was ended because the OfficeStatus License Server holds at most "
         "{max_total:,} sessions and this one had been idle longest; sign in again."),
 }
 # fmt: on
 
 
-def _codes_before_6() -> dict[Deny, Deny]:
+def _codes_before_6() -> dict[DenyReason, DenyReason]:
     """Each code as 4.x and 5.x clients are sent it, from the table: one stand-in per code."""
-    codes: dict[Deny, Deny] = {}
+    codes: dict[DenyReason, DenyReason] = {}
     for row in ANSWERS.values():
         if codes.setdefault(row.reason, row.before_6) is not row.before_6:
             raise AssertionError(f"{row.reason.name} has two stand-ins before 6.x")
-    missing = set(Deny) - set(codes)
+    missing = set(DenyReason) - set(codes)
     if missing:
         raise AssertionError(f"no answer has the code {sorted(d.name for d in missing)}")
     return codes

@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import IntEnum
 from typing import NamedTuple
 
 from officestatus_server.core.keys import LicenseKey
-
-
-class Deny(IntEnum):
-    """Why a login or heartbeat is refused; the numbers are the wire's DenyReason."""
-
-    NONE = 0
-    USER_UNKNOWN = 1
-    USER_DISABLED = 2
-    NOT_LICENSED = 3
-    EVALUATION_EXPIRED = 4
-    OVER_CAPACITY = 5
-    SESSION_ENDED = 6
 
 
 @dataclass(frozen=True)
