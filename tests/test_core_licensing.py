@@ -218,6 +218,8 @@ def test_install_audit_says_what_was_installed(vendor: Vendor) -> None:
     registry = registry.apply(first)
     second = plan_install(registry, vendor.key(10, kind=LicenseKind.SITE), "t2", at(2))
 
+    assert first.audit is not None
+    assert second.audit is not None
     assert (
         first.audit.result == "installed: 25 seats (purchased); 25 seats in all; evaluation ended"
     )
@@ -377,6 +379,7 @@ def test_enable_audit_reports_the_seats(vendor: Vendor) -> None:
     registry = _bulk_start(vendor)
     change = plan_enable(registry, ["spare01", "user01"], at(3))
 
+    assert change.audit is not None
     assert change.audit.action == "users.enable"
     assert change.audit.subject == "spare01, user01"
     assert change.audit.result == "enabled 1 user (1 already enabled); 31 of 35 seats in use"
@@ -395,6 +398,7 @@ def test_disabling_twice_is_harmless(vendor: Vendor) -> None:
     registry = disable(_bulk_start(vendor), ["user01"], at(3))
     change = plan_disable(registry, ["USER01"], at(4))
     assert change.put_users == ()
+    assert change.audit is not None
     assert change.audit.result.startswith("disabled 0 users (1 already disabled)")
     assert change.audit.result.endswith("; 29 of 35 seats in use")
 
@@ -532,6 +536,7 @@ def test_extension_moves_the_end(
 
 def test_extension_audit_and_no_end_of_evaluation(vendor: Vendor) -> None:
     change = plan_install(fresh(), _ext(vendor), "text", at(10))
+    assert change.audit is not None
     assert change.audit.result == "evaluation extended until 2026-12-12"
     assert change.evaluation_ended_at is None
 
@@ -684,6 +689,7 @@ def test_removal_that_leaves_too_few_seats_needs_force(
         over, f"; forced: {over} enabled users over capacity"
     )
     expected = "removed; 25 seats in all" + forced
+    assert change.audit is not None
     assert change.audit.result == expected
     assert len(after.over_capacity(at(3))) == over
 

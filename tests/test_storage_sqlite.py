@@ -161,7 +161,9 @@ async def test_a_tampered_audit_log_is_found(tmp_path: Path, statements: str, fi
 async def test_a_schema_1_database_is_migrated_and_its_audit_chained(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
-    for statement in MIGRATIONS[0]:
+    first = MIGRATIONS[0]
+    assert isinstance(first, tuple)  # schema 1 is plain SQL statements
+    for statement in first:
         db.execute(statement)
     db.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",
