@@ -19,3 +19,4 @@ OVER_CAPACITY = (
     "to disable a user or install more seats."
 )
 SESSION_ENDED = "Your OfficeStatus session has ended. Sign in again."
+EMPTY_NAME = "A user name cannot be empty. Sign in with your user name."

@@ -34,6 +34,7 @@ from officestatus_client import (
 )
 from tests.messages import (
     DISABLED,
+    EMPTY_NAME,
     EVALUATION_EXPIRED,
     NOT_LICENSED,
     OVER_CAPACITY,
@@ -66,8 +67,6 @@ STAND_INS: dict[int, int] = {
     pb.DENY_REASON_OVER_CAPACITY: pb.DENY_REASON_NOT_LICENSED,
     pb.DENY_REASON_SESSION_ENDED: pb.DENY_REASON_UNSPECIFIED,
 }
-
-EMPTY_NAME = "A user name cannot be empty. Sign in with your user name."
 
 
 def release_of(version: str) -> int:
