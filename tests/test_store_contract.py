@@ -11,12 +11,13 @@ added to `IMPLEMENTATIONS` and must pass all of this; what only one implementati
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from officestatus_server.core.audit import GENESIS
 from officestatus_server.core.model import (
     AuditEntry,
     Change,
@@ -24,6 +25,7 @@ from officestatus_server.core.model import (
     InstalledLicense,
     User,
 )
+from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import SessionFlush
 from officestatus_server.errors import StorageError
 from officestatus_server.storage.base import Store
@@ -159,6 +161,39 @@ async def test_stored_licenses_and_users_are_read_back_as_written(
     assert stored.users == (ann,)
 
 
+async def test_every_user_is_read_back_as_written(store_factory: StoreFactory) -> None:
+    users = (
+        User("Ann", True, NOW, LATER, 1),
+        User("bo", False, NOW),
+        User("Émile", True, LATER, LATER, 2),
+    )
+    store = store_factory()
+    await store.open(NOW)
+    await store.commit(Change(audit=_audit("add"), put_users=users))
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(LATER)
+    await store.close()
+    assert sorted(stored.users) == sorted(users)
+
+
+async def test_a_user_is_kept_under_the_name_key_beyond_ascii(
+    store_factory: StoreFactory,
+) -> None:
+    assert name_key("Zoë") == name_key("ZOË")  # one user, as the core sees it
+    store = store_factory()
+    await store.open(NOW)
+    await store.commit(Change(audit=None, put_users=(User("Zoë", True, NOW, NOW, 1),)))
+    await store.commit(Change(audit=None, put_users=(User("ZOË", False, NOW),)))
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(NOW)
+    await store.close()
+    assert stored.users == (User("ZOË", False, NOW),)
+
+
 async def test_a_failing_change_leaves_nothing_behind(store_factory: StoreFactory) -> None:
     store = store_factory()
     await store.open(NOW)
@@ -264,6 +299,21 @@ async def test_the_audit_is_newest_first_limited_and_kept(store_factory: StoreFa
     assert report.records_checked == 6
 
 
+async def test_the_audit_chain_starts_at_genesis_and_runs_in_order(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    empty = await store.verify_audit()
+    for i in range(3):
+        await store.commit(Change(audit=_audit(f"action-{i}")))
+    records = await store.audit(10)
+    await store.close()
+    assert empty.head_hash == GENESIS
+    assert records[-1].previous_hash == GENESIS
+    assert all(a.id > b.id for a, b in itertools.pairwise(records))
+
+
 # --- sessions ---------------------------------------------------------------------------
 
 
@@ -298,6 +348,24 @@ async def test_a_new_run_can_forget_the_earlier_runs_sessions(
     await store.close()
     assert earlier.live == frozenset({"c1"})
     assert dict(earlier.flushed) == {"run-c": 3}
+
+
+async def test_a_session_the_new_run_took_over_survives_forgetting_the_earlier_runs(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.save_sessions(SessionFlush("run-a", 3, ("a1", "a2"), (), False))
+    await store.close()
+
+    store = store_factory()
+    await store.open(NOW)
+    # run-b resumes a1 (writing it down as its own): a2 is no longer resumable.
+    await store.save_sessions(SessionFlush("run-b", 1, ("b1", "a1"), (), True))
+    earlier = await store.sessions()
+    await store.close()
+    assert earlier.live == frozenset({"a1", "b1"})
+    assert dict(earlier.flushed) == {"run-b": 1}
 
 
 # --- checkpoint, close, backup ----------------------------------------------------------
@@ -346,3 +414,59 @@ async def test_a_backup_refuses_a_target_that_exists(
     with pytest.raises(FileExistsError):
         await store.backup(target)
     await store.close()
+
+
+async def test_a_backup_never_overwrites_a_file(
+    store_factory: StoreFactory, tmp_path: Path
+) -> None:
+    target = tmp_path / "backup.db"
+    target.write_bytes(b"someone else's file")
+    store = await _store_with_audit(store_factory, 1)
+    with pytest.raises(FileExistsError):
+        await store.backup(target)
+    await store.commit(Change(audit=_audit("after")))  # the store serves on
+    records = await store.audit(10)
+    await store.close()
+    assert target.read_bytes() == b"someone else's file"
+    assert len(records) == 2
+
+
+async def test_closing_twice_is_harmless(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.close()
+    await store.close()
+
+
+async def _refuses_every_call(store: Store) -> None:
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "commit": lambda: store.commit(Change(audit=_audit("too late"))),
+        "sessions": store.sessions,
+        "save_sessions": lambda: store.save_sessions(SessionFlush("run", 1, ("s",), (), False)),
+        "audit": lambda: store.audit(10),
+        "verify_audit": store.verify_audit,
+        "checkpoint": store.checkpoint,
+    }
+    for name, call in calls.items():
+        with pytest.raises(StorageError) as refused:
+            await call()
+        assert refused.value.reason == "STORAGE_CLOSED", name
+
+
+async def test_a_store_not_open_refuses_every_call_and_writes_nothing(
+    store_factory: StoreFactory,
+) -> None:
+    await _refuses_every_call(store_factory())  # never opened
+    closed = store_factory()
+    await closed.open(NOW)
+    await closed.close()
+    await _refuses_every_call(closed)
+
+    store = store_factory()
+    stored = await store.open(NOW)
+    audit = await store.audit(10)
+    earlier = await store.sessions()
+    await store.close()
+    assert not stored.created
+    assert audit == []
+    assert earlier.unrecorded
