@@ -50,8 +50,11 @@ _EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
 
 # `issue` makes every kind but the evaluation extension, which needs other fields (an
-# installation and an end date, no seats) and so has its own command, `extend`.
-_ISSUE_KINDS = [k.value for k in LicenseKind if k is not LicenseKind.EVALUATION_EXTENSION]
+# installation and an end date, no seats) and so has its own command, `extend`, and but
+# "free", which only the 3.x-5.x releases issued.
+_ISSUE_KINDS = [
+    k.value for k in LicenseKind if k not in (LicenseKind.EVALUATION_EXTENSION, LicenseKind.FREE)
+]
 
 # date.fromisoformat also takes "20260301" and week dates; the help promises YYYY-MM-DD,
 # so accept only that and nothing a reader of the command line could misread.
