@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from officestatus_server.core import licensing
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.keys import TrustStore, read_key
+from officestatus_server.core.legacy_keys import read_any_key
 from officestatus_server.core.licensing import Decision, Registry
 from officestatus_server.core.model import Change, ClockSetBack, Deny, InstalledLicense, User
 from officestatus_server.core.names import name_key
@@ -33,6 +34,7 @@ from officestatus_server.core.sessions import (
     SessionTable,
 )
 from officestatus_server.core.status import StatusView, status_view
+from officestatus_server.core.takeover import Takeover, TookOver
 from officestatus_server.core.upgrade import Preview, preview_upgrade
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
 from officestatus_server.errors import (
@@ -89,6 +91,7 @@ class LicenseService:
         monotonic: Monotonic = time.monotonic,
         max_sessions_per_user: int = DEFAULT_MAX_PER_USER,
         max_sessions: int = DEFAULT_MAX_TOTAL,
+        heartbeat_configured: bool = True,
     ) -> None:
         self._store = store
         self._trust = trust
@@ -99,6 +102,9 @@ class LicenseService:
         self._max_per_user = max_sessions_per_user
         self._max_sessions = max_sessions
         self._interval = heartbeat_interval
+        # Unless configured, the heartbeat of the 5.x server this one took over is kept.
+        self._heartbeat_configured = heartbeat_configured
+        self.took_over: TookOver | None = None
         self._lock = asyncio.Lock()
         self._registry: Registry | None = None
         self._high_water = datetime.min.replace(tzinfo=UTC)
@@ -109,10 +115,18 @@ class LicenseService:
 
     # --- life cycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open storage and load the state; the first start begins the evaluation."""
+    async def start(self, seed: Takeover | None = None) -> None:
+        """Open storage and load the state; the first start begins the evaluation. A
+        `seed` (the takeover of an older installation) fills a new installation."""
         now = self._clock()
-        stored = await self._store.open(now)
+        stored = await self._store.open(now, seed)
+        self.took_over = stored.took_over
+        if (
+            stored.took_over is not None
+            and stored.took_over.heartbeat_seconds is not None
+            and not self._heartbeat_configured
+        ):
+            self._interval = timedelta(seconds=stored.took_over.heartbeat_seconds)
         self._registry = Registry(
             stored.installation, *await self._verify_and_key(stored.licenses, stored.users)
         )
@@ -137,7 +151,11 @@ class LicenseService:
         await self._store.save_sessions(sessions.take_flush())
         self._sessions = sessions
         self._keeper = asyncio.get_running_loop().create_task(self._keep_high_water())
-        if stored.created:
+        if stored.created and seed is not None:
+            log.info("%s", seed.summary)
+            for item in seed.items:
+                log.info("takeover: %s", item.line())
+        elif stored.created:
             log.info("new installation %s", stored.installation.installation_id)
 
     async def close(self) -> None:
@@ -245,7 +263,7 @@ class LicenseService:
         """Re-verify a stored key: a key edited in the database or no longer trusted stops
         counting, with the reason shown in the status."""
         try:
-            key, _ = read_key(stored.key_text, self._trust)
+            key, _ = read_any_key(stored.key_text, self._trust)
         except KeyRejected as exc:
             log.warning("installed license %s does not verify: %s", stored.license_id, exc)
             return InstalledLicense(
@@ -274,6 +292,11 @@ class LicenseService:
         if self._sessions is None:
             raise NotStarted("The license service has not started yet; try again in a moment.")
         return self._sessions
+
+    @property
+    def trust(self) -> TrustStore:
+        """The vendor keys this server trusts."""
+        return self._trust
 
     @property
     def heartbeat_interval(self) -> timedelta:

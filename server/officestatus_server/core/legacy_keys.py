@@ -20,7 +20,14 @@ from datetime import date
 
 from cryptography.exceptions import InvalidSignature
 
-from officestatus_server.core.keys import PRODUCT, LicenseKey, LicenseKind, TrustStore
+from officestatus_server.core.keys import (
+    PRODUCT,
+    LicenseKey,
+    LicenseKind,
+    TrustStore,
+    normalise_key_text,
+    read_key,
+)
 from officestatus_server.errors import KeyRejected
 
 PREFIX = "OSK-"
@@ -171,3 +178,12 @@ def read_legacy_key(compact: str, trust: TrustStore) -> LicenseKey:
         installation_id=fields.get("installation"),
         evaluation_until=until,
     )
+
+
+def read_any_key(text: str, trust: TrustStore) -> tuple[LicenseKey, str]:
+    """Verify and read a key of either format (6.x `OSLK1.`, or 3.x-5.x `OSK-`); returns
+    it with its one-line text."""
+    compact = normalise_key_text(text)
+    if is_legacy(compact):
+        return read_legacy_key(compact, trust), compact
+    return read_key(text, trust)

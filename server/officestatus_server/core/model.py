@@ -92,5 +92,7 @@ class Change:
     # back (with the time it was set back from).
     clock_high_water: datetime | None = None
     clock_set_back: ClockSetBack | None = None
+    # The admin has seen the report of the takeover this installation was made by.
+    takeover_report_seen: bool = False
     # Extra values for the touched users, for the caller to report.
     touched: tuple[str, ...] = field(default=())

@@ -95,6 +95,30 @@ class Takeover:
         return text
 
 
+@dataclass(frozen=True)
+class TookOver:
+    """What a takeover leaves for every later start: the old server's address and
+    heartbeat (used unless configured otherwise), and its report until the admin saw it."""
+
+    release: int
+    summary: str
+    listen: str
+    heartbeat_seconds: int | None
+    report: tuple[str, ...]
+    seen: bool = False
+
+    @classmethod
+    def of(cls, takeover: Takeover) -> TookOver:
+        """The record of a takeover."""
+        return cls(
+            takeover.release,
+            takeover.summary,
+            takeover.listen,
+            takeover.heartbeat_seconds,
+            tuple(item.line() for item in takeover.items),
+        )
+
+
 # Reads a key's text: the verified key, or KeyRejected.
 KeyReader = Callable[[str], LicenseKey]
 
