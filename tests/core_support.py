@@ -8,15 +8,15 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from officestatus_server.core.keys import LicenseKey, sign_key
-from officestatus_server.core.licensing import (
-    Registry,
+from officestatus_server.core.model import Installation, InstalledLicense
+from officestatus_server.core.plans import (
     plan_add_users,
     plan_disable,
     plan_enable,
     plan_install,
     plan_remove,
 )
-from officestatus_server.core.model import Installation, InstalledLicense
+from officestatus_server.core.registry import Registry
 from tests.support import START, Vendor
 
 HERE = "inst-0001"

@@ -12,21 +12,19 @@ from typing import Any
 
 import pytest
 
+from officestatus_server.core.evaluation import EVALUATION_DAYS
 from officestatus_server.core.keys import LicenseKey, LicenseKind
-from officestatus_server.core.licensing import (
-    EVALUATION_DAYS,
-    Registry,
-    decide_login,
-    not_counting_reason,
+from officestatus_server.core.login import decide_login
+from officestatus_server.core.model import Deny, Installation, InstalledLicense
+from officestatus_server.core.names import name_key
+from officestatus_server.core.plans import (
     plan_add_users,
     plan_disable,
     plan_enable,
     plan_install,
     plan_remove,
-    support_until,
 )
-from officestatus_server.core.model import Deny, Installation, InstalledLicense
-from officestatus_server.core.names import name_key
+from officestatus_server.core.registry import Registry, not_counting_reason, year_after
 from officestatus_server.errors import (
     AlreadyExists,
     InvalidInput,
@@ -81,7 +79,7 @@ def test_seats_are_the_sum_of_installed_licenses(
         registry = install(vendor, registry, vendor.key(count, kind=kind), at(1))
 
     assert registry.seats == seats
-    assert len(registry.counting) == len(licenses)
+    assert len(registry.counting_licenses) == len(licenses)
 
 
 def _ext(vendor: Vendor, **kw: Any) -> LicenseKey:
@@ -160,7 +158,7 @@ def test_upgraded_5x_license_gives_no_seats_to_enable(vendor: Vendor) -> None:
     )
 
     assert registry.seats == 0
-    assert registry.support_until() is None
+    assert registry.support_until is None
     with pytest.raises(SeatsExhausted):
         plan_add_users(registry, ["alice"], True, at(1))
 
@@ -789,7 +787,7 @@ SUPPORT_DATES = [
 
 @pytest.mark.parametrize(("purchased", "until"), SUPPORT_DATES)
 def test_support_runs_one_year_from_purchase(purchased: date, until: date) -> None:
-    assert support_until(purchased) == until
+    assert year_after(purchased) == until
 
 
 REGISTRY_SUPPORT = [
@@ -814,7 +812,7 @@ def test_registry_support_until(
 ) -> None:
     licenses = [stored(vendor, vendor.key(5, major=m, purchased=p)) for m, p in purchases]
     registry = Registry.build(Installation(HERE, START, START), licenses, [])
-    assert registry.support_until() == until
+    assert registry.support_until == until
 
 
 # --- user names --------------------------------------------------------------------------------

@@ -4,12 +4,13 @@ A rule-based state machine drives one `Registry` through installs (6.x seat lice
 every kind, 5.x and 7.x keys, the same license id again, evaluation extensions for this
 and another installation), removals (forced or not), adding, enabling and disabling
 users, the passing of time and the clock set back, with `now` under the test's control.
-Beside it runs a small model written from the rules in licensing.py's docstring: which
-licenses count, how many seats they give, who was enabled in which order, when the
-evaluation ends. Every plan is checked against the model's prediction (done, or refused
-with which error), a refusal must leave the registry exactly as it was, and after every
-step the invariants are checked: seats, over capacity, the login decision of every user,
-the evaluation, and that a registry rebuilt from the same rows decides the same.
+Beside it runs a small model written from the rules in the docstrings of core/registry.py,
+evaluation.py, login.py and plans.py: which licenses count, how many seats they give, who
+was enabled in which order, when the evaluation ends. Every plan is checked against the
+model's prediction (done, or refused with which error), a refusal must leave the registry
+exactly as it was, and after every step the invariants are checked: seats, over capacity,
+the login decision of every user, the evaluation, and that a registry rebuilt from the
+same rows decides the same.
 """
 
 from __future__ import annotations
@@ -32,21 +33,15 @@ from hypothesis.stateful import (
 )
 
 from officestatus_server.core import b64url
-from officestatus_server.core.keys import MAX_SEATS, LicenseKey, LicenseKind, sign_key
-from officestatus_server.core.licensing import (
+from officestatus_server.core.evaluation import (
     CLOCK_TOLERANCE,
     EVALUATION_DAYS,
     Evaluation,
-    Registry,
     clock_set_back_change,
-    decide_login,
-    plan_add_users,
-    plan_disable,
-    plan_enable,
-    plan_install,
-    plan_remove,
     watch_clock,
 )
+from officestatus_server.core.keys import MAX_SEATS, LicenseKey, LicenseKind, sign_key
+from officestatus_server.core.login import decide_login
 from officestatus_server.core.model import (
     Change,
     ClockSetBack,
@@ -55,6 +50,14 @@ from officestatus_server.core.model import (
     InstalledLicense,
 )
 from officestatus_server.core.names import MAX_NAME_LENGTH, clean_name, name_key
+from officestatus_server.core.plans import (
+    plan_add_users,
+    plan_disable,
+    plan_enable,
+    plan_install,
+    plan_remove,
+)
+from officestatus_server.core.registry import Registry
 from officestatus_server.core.status import status_view
 from officestatus_server.errors import (
     AlreadyExists,
@@ -491,19 +494,19 @@ class LicensingMachine(RuleBasedStateMachine):
     @invariant()
     def licenses_count_as_the_model_says(self) -> None:
         registry = self.registry
-        counting = [lic.license_id for lic in registry.counting]
+        counting = [lic.license_id for lic in registry.counting_licenses]
         assert counting == list(self.seat_licenses)
         assert len(set(counting)) == len(counting)
         ids = [lic.license_id for lic in registry.licenses]
         assert len(set(ids)) == len(ids)
         assert sorted(ids) == self.all_ids
-        for lic in registry.counting:
+        for lic in registry.counting_licenses:
             assert lic.key is not None
             assert lic.key.major_version == registry.major
             assert lic.key.kind.carries_seats
         assert registry.seats == self.seats
         assert registry.seats == sum(
-            lic.key.seats for lic in registry.counting if lic.key is not None
+            lic.key.seats for lic in registry.counting_licenses if lic.key is not None
         )
 
     @invariant()
@@ -670,7 +673,7 @@ def test_seats_add_up_over_the_counting_licenses(
     ]
     registry = Registry.build(Installation(HERE, START), rows, [])
     assert registry.seats == sum(seats for seats, _, major in licenses if major == 6)
-    assert [lic.license_id for lic in registry.counting] == [
+    assert [lic.license_id for lic in registry.counting_licenses] == [
         f"L-{i}" for i, (_, _, major) in enumerate(licenses) if major == 6
     ]
 

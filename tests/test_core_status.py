@@ -8,15 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from officestatus_server.core.keys import LicenseKind
-from officestatus_server.core.licensing import (
-    Counted,
-    NotCounted,
-    Registry,
-    plan_add_users,
-    plan_disable,
-    plan_remove,
-)
 from officestatus_server.core.model import Installation, InstalledLicense
+from officestatus_server.core.plans import plan_add_users, plan_disable, plan_remove
+from officestatus_server.core.registry import Counted, NotCounted, Registry
 from officestatus_server.core.status import status_view
 from tests.core_support import HERE, at, fresh, install, names, stored
 from tests.support import START, Vendor

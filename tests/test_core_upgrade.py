@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from officestatus_server.core.keys import LicenseKind
+from officestatus_server.core.model import InstalledLicense
+from officestatus_server.core.registry import not_counting_reason
 from officestatus_server.core.upgrade import (
     Fees,
     Holding,
@@ -24,7 +26,6 @@ from officestatus_server.core.upgrade import (
     Policy,
     Quote,
     TargetRelease,
-    covers,
     decide,
     full_fee,
     merge_duplicates,
@@ -35,6 +36,7 @@ from officestatus_server.core.upgrade import (
 )
 from officestatus_server.core.versions import Version
 from officestatus_server.errors import InvalidInput
+from tests.support import START, Vendor
 
 D = Decimal
 
@@ -76,7 +78,7 @@ def in_cents(value: Decimal) -> bool:
     return isinstance(value, Decimal) and value.as_tuple().exponent == -2
 
 
-# --- covers(): minor updates are free, a new major is not ----------------------------
+# --- a license covers its major: minor updates are free, a new major is not ---------
 
 COVERS = [
     pytest.param("1.2.0", "1.0.0", True, id="1.2.0-covers-1.0.0"),
@@ -91,8 +93,13 @@ COVERS = [
 
 
 @pytest.mark.parametrize(("license_version", "release", "covered"), COVERS)
-def test_covers(license_version: str, release: str, covered: bool) -> None:
-    assert covers(Version.parse(license_version), Version.parse(release)) is covered
+def test_a_license_counts_on_every_release_of_its_major(
+    vendor: Vendor, license_version: str, release: str, covered: bool
+) -> None:
+    key = vendor.key(5, major=Version.parse(license_version).major)
+    installed = InstalledLicense(key.license_id, "", START, key)
+    counts = not_counting_reason(installed, Version.parse(release).major) is None
+    assert counts is covered
 
 
 # --- months_before(): calendar months, month ends clamped ----------------------------

@@ -19,13 +19,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from officestatus_server.core import licensing
+from officestatus_server.core import plans
 from officestatus_server.core.audit import ChainedRecord, ChainReport
+from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
 from officestatus_server.core.keys import TrustStore, read_key
 from officestatus_server.core.legacy_keys import read_any_key
-from officestatus_server.core.licensing import Decision, Registry
-from officestatus_server.core.model import Change, ClockSetBack, Deny, InstalledLicense, User
+from officestatus_server.core.login import Decision, Rule, answer, decide_login, standing
+from officestatus_server.core.model import Change, ClockSetBack, InstalledLicense, User
 from officestatus_server.core.names import name_key
+from officestatus_server.core.registry import Registry, keyed_users
 from officestatus_server.core.sessions import (
     DEFAULT_MAX_PER_USER,
     DEFAULT_MAX_TOTAL,
@@ -133,7 +135,7 @@ class LicenseService:
         # The clock is checked against the latest time any earlier run saw: setting it
         # back while the server is stopped shows too.
         self._high_water = stored.clock_high_water
-        set_back = licensing.watch_clock(stored.installation, self._high_water, now)
+        set_back = watch_clock(stored.installation, self._high_water, now)
         if set_back is not None:
             await self._commit_set_back(set_back)
         else:
@@ -181,15 +183,15 @@ class LicenseService:
         if now > self._high_water:
             self._high_water = now
         elif self._registry is not None:
-            set_back = licensing.watch_clock(self._registry.installation, self._high_water, now)
+            set_back = watch_clock(self._registry.installation, self._high_water, now)
             if set_back is not None:
-                change = licensing.clock_set_back_change(set_back)
+                change = clock_set_back_change(set_back)
                 self._registry = self._registry.apply(change)
                 self._background(self._commit_set_back(set_back))
         return now
 
     async def _commit_set_back(self, set_back: ClockSetBack) -> None:
-        change = licensing.clock_set_back_change(set_back)
+        change = clock_set_back_change(set_back)
         async with self._lock:
             await self._store.commit(change)
             self._registry = self.registry.apply(change)
@@ -249,7 +251,7 @@ class LicenseService:
                 loop.run_in_executor(pool, self._verify_all, licenses[i : i + size])
                 for i in range(0, len(licenses), size)
             ]
-            keyed = licensing.keyed_users(users)
+            keyed = keyed_users(users)
             verified = tuple(lic for batch in await asyncio.gather(*batches) for lic in batch)
         finally:
             # Never wait here: on a failure, the loop must not stall for the other batches.
@@ -312,7 +314,7 @@ class LicenseService:
     def login(self, user_name: str, release: Release) -> LoginOutcome:
         """Decide a login; open a session when granted and the client keeps one."""
         now = self._now()
-        decision = licensing.decide_login(self.registry, user_name, now)
+        decision = decide_login(self.registry, user_name, now)
         if decision.granted and release.has_sessions:
             key = name_key(decision.user_name)
             opened = self.sessions.open(key, self._monotonic(), int(release))
@@ -325,39 +327,26 @@ class LicenseService:
         now = self._now()
         session = self.sessions.touch(session_id, self._monotonic())
         if session is None:
-            ended = Decision(False, Deny.SESSION_ENDED, self._ended_message(session_id))
+            ended = self._session_ended(session_id)
             return ended, _session_release(self.sessions.release_of(session_id))
         release = _session_release(session.release)
         user = self.registry.users.get(session.user_key)
-        if user is None:
-            decision = Decision(
-                False,
-                Deny.USER_UNKNOWN,
-                "Your user is no longer known to the OfficeStatus License Server. Ask your "
-                "administrator.",
-            )
-        else:
-            decision = licensing.standing(self.registry, user, now)
+        decision = answer(Rule.USER_REMOVED) if user is None else standing(self.registry, user, now)
         if not decision.granted:
             self.sessions.close(session_id)
         return decision, release
 
-    def _ended_message(self, session_id: str) -> str:
+    def _session_ended(self, session_id: str) -> Decision:
         notice = self.sessions.ended_because(session_id)
         if notice is None:
-            return "Your OfficeStatus session has ended. Sign in again."
+            return answer(Rule.SESSION_ENDED)
         if notice.why is Ended.USER_LIMIT:
             user = self.registry.users.get(notice.user_key)
             name = user.name if user is not None else notice.user_key
-            return (
-                f"This session was ended because {name} signed in on more than "
-                f"{self.sessions.max_per_user} machines; sign in again."
+            return answer(
+                Rule.SESSION_ENDED_USER_LIMIT, name=name, max_per_user=self.sessions.max_per_user
             )
-        return (
-            "This session was ended because the OfficeStatus License Server holds at most "
-            f"{self.sessions.max_total:,} sessions and this one had been idle longest; sign "
-            "in again."
-        )
+        return answer(Rule.SESSION_ENDED_SERVER_LIMIT, max_total=self.sessions.max_total)
 
     def active_sessions(self) -> int:
         """How many sessions are live now."""
@@ -402,7 +391,7 @@ class LicenseService:
         """Verify and install a license key."""
         try:
             key, compact = read_key(key_text, self._trust)
-            change = await self._change(lambda r, now: licensing.plan_install(r, key, compact, now))
+            change = await self._change(lambda r, now: plans.plan_install(r, key, compact, now))
         except LicenseServerError as exc:
             log.warning("license install refused: %s (%s)", exc.message, exc.reason)
             raise
@@ -413,7 +402,7 @@ class LicenseService:
         removed: list[InstalledLicense] = []
 
         def plan(registry: Registry, now: datetime) -> Change:
-            change = licensing.plan_remove(registry, license_id, force, now)
+            change = plans.plan_remove(registry, license_id, force, now)
             # Read under the change lock, from the registry the removal is planned on.
             removed.extend(lic for lic in registry.licenses if lic.license_id == license_id)
             return change
@@ -423,17 +412,17 @@ class LicenseService:
 
     async def add_users(self, names: list[str], enable: bool) -> list[User]:
         """Add users, enabled at once if asked."""
-        change = await self._change(lambda r, now: licensing.plan_add_users(r, names, enable, now))
+        change = await self._change(lambda r, now: plans.plan_add_users(r, names, enable, now))
         return self._touched(change)
 
     async def enable_users(self, names: list[str]) -> list[User]:
         """Enable users: all or none, seats permitting."""
-        change = await self._change(lambda r, now: licensing.plan_enable(r, names, now))
+        change = await self._change(lambda r, now: plans.plan_enable(r, names, now))
         return self._touched(change)
 
     async def disable_users(self, names: list[str]) -> list[User]:
         """Disable users: their seats are free at once."""
-        change = await self._change(lambda r, now: licensing.plan_disable(r, names, now))
+        change = await self._change(lambda r, now: plans.plan_disable(r, names, now))
         return self._touched(change)
 
     def _touched(self, change: Change) -> list[User]:

@@ -186,13 +186,6 @@ class TrustStore:
     def __init__(self, keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
         self._keys: dict[str, Ed25519PublicKey] = dict(keys or {})
 
-    def __contains__(self, key_id: object) -> bool:
-        return key_id in self._keys
-
-    def key_ids(self) -> list[str]:
-        """The trusted key ids, sorted."""
-        return sorted(self._keys)
-
     def get(self, key_id: str) -> Ed25519PublicKey | None:
         """The public key with that id, if trusted."""
         return self._keys.get(key_id)
@@ -347,9 +340,8 @@ def _from_payload(raw: dict[str, Any]) -> LicenseKey:
             installation_id=_opt_str(raw.get("installation")),
             evaluation_until=date.fromisoformat(_str(until)) if until is not None else None,
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, KeyRejected):
-            raise
+    except (KeyError, TypeError, ValueError):
+        # A KeyRejected from the key's own checks is none of these, and passes as it is.
         raise KeyRejected(
             "The license key is signed but its content is incomplete; ask the vendor for a "
             "new key.",

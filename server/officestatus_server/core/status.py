@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from officestatus_server.core.licensing import Counted, NotCounted, Registry
+from officestatus_server.core.registry import Counted, NotCounted, Registry
 from officestatus_server.core.versions import SERVER_VERSION
 
 
@@ -46,14 +46,14 @@ def status_view(registry: Registry, now: datetime) -> StatusView:
             "server had already seen. The evaluation counts as ended; purchased licenses "
             "keep working."
         )
-    support = registry.support_until()
+    support = registry.support_until
     if support is not None:
         summary += f"; support until {support.isoformat()}"
     return StatusView(
         server_version=str(SERVER_VERSION),
         major_version=registry.major,
         installation_id=registry.installation.installation_id,
-        counting=registry.counted,
+        counting=registry.counted_rows,
         seats_total=registry.seats,
         seats_used=registry.seats_used(now),
         users_enabled=registry.enabled_count(),
@@ -63,7 +63,7 @@ def status_view(registry: Registry, now: datetime) -> StatusView:
         evaluation_ends_at=evaluation.ends_at,
         evaluation_expired=evaluation.expired,
         support_until=support,
-        not_counting=registry.not_counted,
+        not_counting=registry.not_counted_rows,
         summary=summary,
         unlimited=evaluation.active,
         clock_warning=clock_warning,

@@ -14,6 +14,9 @@ Rules, in the order they decide (the first that applies wins):
 6. Any other valid license to an earlier release: the upgrade percentage (50%) of the
    current full fee.
 
+`RULES` holds this order (rules 4 to 6 as one row, priced by `decide`); the quote
+(`decide`) and a server's preview before anyone buys (`preview_upgrade`) both follow it.
+
 A site license is upgraded whole, all its seats at once. The purchase date that counts is
 the original one: several keys for one license id (re-issued, duplicates) count as one
 license with the earliest purchase date. Fees, percentages, the window and the agreements
@@ -22,7 +25,7 @@ come from the policy (a configuration file), never from here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -30,7 +33,6 @@ from enum import StrEnum
 from typing import Any
 
 from officestatus_server.core.keys import LicenseKey, LicenseKind
-from officestatus_server.core.versions import Version
 from officestatus_server.errors import InvalidInput
 
 CENT = Decimal("0.01")
@@ -116,6 +118,15 @@ class Outcome(StrEnum):
         return self in (Outcome.FREE, Outcome.DISCOUNTED)
 
 
+class UpgradePath(StrEnum):
+    """What a customer does with one license to run the target release."""
+
+    UPGRADE = "upgrade"
+    BUY_NEW = "buy new"
+    NOT_NEEDED = "not needed"
+    NOT_A_LICENSE = "not a license"
+
+
 @dataclass(frozen=True)
 class QuoteLine:
     """One license's price, and the rule that decided it."""
@@ -153,12 +164,6 @@ def months_before(day: date, months: int) -> date:
     raise AssertionError("every month has 28 days")  # pragma: no cover
 
 
-def covers(license_version: Version, release: Version) -> bool:
-    """Whether a license bought for one release covers another: every minor update and
-    patch of its own major (a 1.2.0 license covers any 1.x.x), never another major."""
-    return license_version.major == release.major
-
-
 def full_fee(holding: Holding, fees: Fees) -> Decimal:
     """The full fee of a new license like this one: a site license whole."""
     if holding.kind is LicenseKind.SITE:
@@ -175,33 +180,131 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What the rules read of a license: from a quote's holding or a server's installed key."""
+
+    verified: bool
+    # None when the key no longer verifies (the server cannot read it).
+    kind: LicenseKind | None
+    major: int
+    target_major: int
+
+
+@dataclass(frozen=True)
+class UpgradeRule:
+    """One rule of the module's order, with what the quote and the preview make of it."""
+
+    name: str
+    holds: Callable[[Facts], bool]
+    # The quote's outcome, or None: rules 4 to 6 price it (`decide`).
+    outcome: Outcome | None
+    # The quote charges the full fee.
+    charges: bool
+    # The preview: what to do with the license, and whether it counts under the target.
+    path: UpgradePath
+    counts_after: bool
+    quote: Callable[[Holding, TargetRelease], str]
+    preview: Callable[[Facts], str]
+
+
+def _covered(holding: Holding, target: TargetRelease) -> str:
+    if holding.major == target.major:
+        return f"a {holding.major}.x license already covers OfficeStatus {target.major}"
+    return f"a {holding.major}.x license is newer than OfficeStatus {target.major}"
+
+
+def _eligible(facts: Facts) -> str:
+    whole = "; a site license is upgraded whole" if facts.kind is LicenseKind.SITE else ""
+    return (
+        f"a {facts.major}.x license: eligible for an upgrade (free if bought within "
+        f"the free window before the release, otherwise at a discount){whole}"
+    )
+
+
+def _kind(facts: Facts) -> str:
+    return facts.kind.value if facts.kind is not None else ""
+
+
+# The module's rules 1 to 3, in order, and where rules 4 to 6 take over: the first that
+# holds decides, for a quote (`decide`) and for a server's preview (`preview_upgrade`).
+RULES: tuple[UpgradeRule, ...] = (
+    UpgradeRule(
+        "not valid",
+        lambda f: not f.verified or f.kind is None,
+        Outcome.NOT_ELIGIBLE,
+        False,
+        UpgradePath.NOT_A_LICENSE,
+        False,
+        lambda h, t: f"not valid: {h.problem}",
+        lambda f: "the key no longer verifies",
+    ),
+    UpgradeRule(
+        "no license",
+        lambda f: f.kind is not None and not f.kind.carries_seats,
+        Outcome.NOT_ELIGIBLE,
+        False,
+        UpgradePath.NOT_A_LICENSE,
+        False,
+        lambda h, t: "an evaluation extension is no license",
+        lambda f: "an evaluation extension carries no seats",
+    ),
+    UpgradeRule(
+        "for the target or later",
+        lambda f: f.major >= f.target_major,
+        Outcome.NOT_NEEDED,
+        False,
+        UpgradePath.NOT_NEEDED,
+        True,
+        _covered,
+        lambda f: "already a license for that release",
+    ),
+    UpgradeRule(
+        "received free",
+        lambda f: f.kind is not None and f.kind.is_free,
+        Outcome.FULL_PRICE,
+        True,
+        UpgradePath.BUY_NEW,
+        False,
+        lambda h, t: (
+            f"received free ({h.kind.value}): not eligible for a free or discounted "
+            "upgrade; a new license at the full fee"
+        ),
+        lambda f: (
+            f"received free ({_kind(f)}): not eligible for an upgrade; a new license is needed"
+        ),
+    ),
+    UpgradeRule(
+        "eligible: free or discounted by rules 4 to 6",
+        lambda f: True,
+        None,
+        False,
+        UpgradePath.UPGRADE,
+        False,
+        lambda h, t: "",
+        _eligible,
+    ),
+)
+
+
+def first_rule(facts: Facts) -> UpgradeRule:
+    """The rule that decides for a license: the first in `RULES` that holds."""
+    return next(rule for rule in RULES if rule.holds(facts))
+
+
 def decide(holding: Holding, target: TargetRelease, policy: Policy) -> QuoteLine:
     """Apply the policy to one license (see the module's rules)."""
     fees = policy.fees_for(target.major)
     full = _money(full_fee(holding, fees))
-    if not holding.verified:
-        return QuoteLine(holding, Outcome.NOT_ELIGIBLE, ZERO, f"not valid: {holding.problem}")
-    if not holding.kind.carries_seats:
-        return QuoteLine(
-            holding, Outcome.NOT_ELIGIBLE, ZERO, "an evaluation extension is no license"
-        )
-    if holding.major >= target.major:
-        return QuoteLine(
-            holding,
-            Outcome.NOT_NEEDED,
-            ZERO,
-            f"a {holding.major}.x license already covers OfficeStatus {target.major}"
-            if holding.major == target.major
-            else f"a {holding.major}.x license is newer than OfficeStatus {target.major}",
-        )
-    if holding.kind.is_free:
-        return QuoteLine(
-            holding,
-            Outcome.FULL_PRICE,
-            full,
-            f"received free ({holding.kind.value}): not eligible for a free or discounted "
-            "upgrade; a new license at the full fee",
-        )
+    rule = first_rule(Facts(holding.verified, holding.kind, holding.major, target.major))
+    if rule.outcome is None:
+        return _price(holding, target, policy, full)
+    price = full if rule.charges else ZERO
+    return QuoteLine(holding, rule.outcome, price, rule.quote(holding, target))
+
+
+def _price(holding: Holding, target: TargetRelease, policy: Policy, full: Decimal) -> QuoteLine:
+    """Rules 4 to 6: an upgrade, free or at the upgrade percentage of the full fee."""
     # An agreement for the license or for the customer: either one that covers will do.
     agreements = [
         policy.protection.get(holding.license_id),
@@ -337,15 +440,6 @@ def _percentage(value: object) -> Decimal:
     return percent
 
 
-class UpgradePath(StrEnum):
-    """What a customer does with one license to run the target release."""
-
-    UPGRADE = "upgrade"
-    BUY_NEW = "buy new"
-    NOT_NEEDED = "not needed"
-    NOT_A_LICENSE = "not a license"
-
-
 @dataclass(frozen=True)
 class Candidate:
     """One installed license, seen from the target release."""
@@ -413,35 +507,16 @@ def preview_upgrade(
 
 def _candidate(license_id: str, key: LicenseKey | None, target_major: int) -> Candidate:
     if key is None:
-        return Candidate(
-            license_id, "", 0, 0, False, UpgradePath.NOT_A_LICENSE, "the key no longer verifies"
-        )
-    if not key.kind.carries_seats:
-        return Candidate(
-            license_id,
-            key.kind.value,
-            0,
-            key.major_version,
-            False,
-            UpgradePath.NOT_A_LICENSE,
-            "an evaluation extension carries no seats",
-        )
-    base = (license_id, key.kind.value, key.seats, key.major_version)
-    if key.major_version >= target_major:
-        return Candidate(*base, True, UpgradePath.NOT_NEEDED, "already a license for that release")
-    if key.kind.is_free:
-        return Candidate(
-            *base,
-            False,
-            UpgradePath.BUY_NEW,
-            f"received free ({key.kind.value}): not eligible for an upgrade; a new license is "
-            "needed",
-        )
-    whole = "; a site license is upgraded whole" if key.kind is LicenseKind.SITE else ""
+        facts = Facts(False, None, 0, target_major)
+    else:
+        facts = Facts(True, key.kind, key.major_version, target_major)
+    rule = first_rule(facts)
     return Candidate(
-        *base,
-        False,
-        UpgradePath.UPGRADE,
-        f"a {key.major_version}.x license: eligible for an upgrade (free if bought within "
-        f"the free window before the release, otherwise at a discount){whole}",
+        license_id,
+        _kind(facts),
+        key.seats if key is not None else 0,
+        facts.major,
+        rule.counts_after,
+        rule.path,
+        rule.preview(facts),
     )

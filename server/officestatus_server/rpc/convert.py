@@ -8,9 +8,9 @@ from typing import Generic, TypeVar
 
 from officestatus.admin import admin_service_pb2 as pb
 from officestatus_server.core.audit import ChainedRecord
-from officestatus_server.core.licensing import Counted, NotCounted, Registry, not_counting_reason
 from officestatus_server.core.model import InstalledLicense, User
 from officestatus_server.core.names import name_key
+from officestatus_server.core.registry import Counted, NotCounted, Registry, not_counting_reason
 from officestatus_server.core.status import StatusView
 from officestatus_server.core.upgrade import Preview
 

@@ -13,7 +13,9 @@ from datetime import datetime
 from officestatus.licensing import seat_service_pb2 as pb
 from officestatus.licensing import seat_service_pb2_grpc as pb_grpc
 from officestatus_server.core.compat import CAPABILITIES, reason_for
-from officestatus_server.core.licensing import Decision, Evaluation, Registry
+from officestatus_server.core.evaluation import Evaluation
+from officestatus_server.core.login import Decision
+from officestatus_server.core.registry import Registry
 from officestatus_server.core.versions import (
     MINIMUM_CLIENT_VERSION,
     SERVER_VERSION,
