@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 
 from officestatus_server.core import licensing
 from officestatus_server.core.audit import ChainedRecord, ChainReport
-from officestatus_server.core.keys import TrustStore, read_key
+from officestatus_server.core.keys import TrustStore
+from officestatus_server.core.legacy_keys import read_any_key
 from officestatus_server.core.licensing import Decision, Registry
 from officestatus_server.core.model import Change, ClockSetBack, Deny, InstalledLicense, User
 from officestatus_server.core.names import name_key
@@ -245,7 +246,7 @@ class LicenseService:
         """Re-verify a stored key: a key edited in the database or no longer trusted stops
         counting, with the reason shown in the status."""
         try:
-            key, _ = read_key(stored.key_text, self._trust)
+            key, _ = read_any_key(stored.key_text, self._trust)
         except KeyRejected as exc:
             log.warning("installed license %s does not verify: %s", stored.license_id, exc)
             return InstalledLicense(
@@ -378,7 +379,7 @@ class LicenseService:
     async def install_license(self, key_text: str) -> InstalledLicense:
         """Verify and install a license key."""
         try:
-            key, compact = read_key(key_text, self._trust)
+            key, compact = read_any_key(key_text, self._trust)
             change = await self._change(lambda r, now: licensing.plan_install(r, key, compact, now))
         except LicenseServerError as exc:
             log.warning("license install refused: %s (%s)", exc.message, exc.reason)

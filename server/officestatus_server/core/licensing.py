@@ -23,6 +23,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from officestatus_server.core.keys import LicenseKey, LicenseKind, check_not_future
+from officestatus_server.core.legacy_keys import is_legacy
 from officestatus_server.core.model import (
     AuditEntry,
     Change,
@@ -58,7 +59,11 @@ def not_counting_reason(lic: InstalledLicense, major: int = SERVER_MAJOR) -> str
     if key is None:
         return lic.problem or "the key no longer verifies"
     if key.major_version != major:
-        return f"{key.major_version}.x license: does not count on {major}.x"
+        reason = f"{key.major_version}.x license: does not count on {major}.x"
+        # A 3.x-5.x key, carried by a takeover: the way to its seats is an upgrade.
+        if is_legacy(lic.key_text) and key.major_version < major:
+            reason += "; request an upgrade"
+        return reason
     if not key.kind.carries_seats:
         return "evaluation extension: carries no seats"
     return None
