@@ -24,13 +24,8 @@ from typing import Any
 
 from officestatus.formats import UPGRADE_REQUEST_FORMAT
 from officestatus_server.cli import vendor_main as _vm
-from officestatus_server.core.keys import (
-    LicenseKey,
-    LicenseKind,
-    TrustStore,
-    decode_unverified,
-    read_key,
-)
+from officestatus_server.core.keys import LicenseKey, LicenseKind, TrustStore
+from officestatus_server.core.legacy_keys import read_any_key, unverified_fields
 from officestatus_server.core.upgrade import (
     Holding,
     Outcome,
@@ -115,7 +110,7 @@ def load_policy(path: str | None) -> Policy:
 def holding_of(text: str, trust: TrustStore) -> tuple[Holding, str]:
     """A key as the vendor sees it: verified, or not, with why; and its normalised text."""
     try:
-        key, compact = read_key(text, trust)
+        key, compact = read_any_key(text, trust)
     except KeyRejected as exc:
         return _unverified(text, exc), text.strip()
     return (
@@ -132,10 +127,7 @@ def holding_of(text: str, trust: TrustStore) -> tuple[Holding, str]:
 
 
 def _unverified(text: str, rejection: KeyRejected) -> Holding:
-    try:
-        fields = decode_unverified(text).fields
-    except KeyRejected:
-        fields = {}
+    fields = unverified_fields(text)
     try:
         kind = LicenseKind(str(fields.get("kind")))
     except ValueError:
