@@ -9,6 +9,7 @@ import io
 import json
 import sqlite3
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from officestatus_client import AdminClient, PreconditionFailedError
 from officestatus_client.admin_cli import EXIT_OK, run
 from officestatus_server.cli.vendor_main import main as vendor_cli
-from officestatus_server.cli.vendor_upgrade import holding_of
+from officestatus_server.cli.vendor_upgrade import holding_of, load_policy
 from officestatus_server.core.keys import (
     LicenseKind,
     TrustStore,
@@ -28,7 +29,13 @@ from officestatus_server.core.keys import (
 from officestatus_server.core.legacy_keys import read_any_key, unverified_fields
 from officestatus_server.core.licensing import not_counting_reason
 from officestatus_server.core.model import InstalledLicense
-from officestatus_server.core.upgrade import UpgradePath, preview_upgrade
+from officestatus_server.core.upgrade import (
+    Outcome,
+    TargetRelease,
+    UpgradePath,
+    preview_upgrade,
+    quote,
+)
 from officestatus_server.errors import KeyRejected
 from tests.legacy_servers import LegacyVendor, flip_one_byte
 from tests.support import START, FakeClock, RunningServer, Vendor
@@ -178,6 +185,9 @@ def _legacy_keys(old: LegacyVendor) -> dict[str, str]:
         # A duplicate re-issued after a loss, inside the free window: the original
         # purchase date decides.
         "L4-DUP": old.key("L4-DUP", major=4, seats=10, purchased="2022-02-01", issued="2026-06-15"),
+        # A 4.x license and its upgrade to 5.x: only the upgrade moves on.
+        "L4-UP": old.key("L4-UP", major=4, seats=8, purchased="2020-06-01"),
+        "L5-UP": old.key("L5-UP", major=5, seats=8, purchased="2025-01-10", upgrades="L4-UP"),
     }
 
 
@@ -231,6 +241,8 @@ async def test_the_upgrade_request_and_the_vendors_quote_of_legacy_keys(
         "L5-SITE": "5.x license: does not count on 6.x; request an upgrade",
         "L5-FREE": "5.x license: does not count on 6.x; request an upgrade",
         "L4-DUP": "4.x license: does not count on 6.x; request an upgrade",
+        "L4-UP": "4.x license: does not count on 6.x; request an upgrade",
+        "L5-UP": "5.x license: does not count on 6.x; request an upgrade",
     }
     assert (licenses["L5-SITE"].kind, licenses["L5-SITE"].seats) == ("site", 50)
     assert licenses["L5-FREE"].kind == "free"
@@ -245,7 +257,7 @@ async def test_the_upgrade_request_and_the_vendors_quote_of_legacy_keys(
     # The customer's request carries every legacy key as it was installed.
     request = tmp_path / "upgrade-request.json"
     said = await _admin(server, "upgrade-request", "--out", str(request))
-    assert "6 licenses (120 seats)" in said
+    assert "8 licenses (136 seats)" in said
     document = json.loads(request.read_text())
     keys = {lic["license_id"]: lic["key"] for lic in document["licenses"]}
     assert {lid: keys[lid] for lid in legacy} == legacy
@@ -276,15 +288,18 @@ async def test_the_upgrade_request_and_the_vendors_quote_of_legacy_keys(
         "L5-SITE": ("discounted", "1450.00"),
         "L5-FREE": ("full price", "195.00"),
         "L4-DUP": ("discounted", "195.00"),
+        "L4-UP": ("not needed", "0.00"),
+        "L5-UP": ("discounted", "156.00"),
         "L6-A": ("not needed", "0.00"),
     }
+    assert "upgraded already by L5-UP" in lines["L4-UP"]["rule"]
     assert "within 3 months before the announcement on 2026-08-01" in lines["L5-NEW"]["rule"]
     assert "site license, upgraded whole" in lines["L5-SITE"]["rule"]
     assert "received free (free)" in lines["L5-FREE"]["rule"]
     assert lines["L4-DUP"]["purchase_date"] == "2022-02-01"
     assert all(lines[lid]["verified"] for lid in lines)
     assert lines["L5-OLD"]["key"] == legacy["L5-OLD"]
-    assert "Total: 2327.50 EUR" in table
+    assert "Total: 2483.50 EUR" in table
 
     # Without the legacy public key the vendor's tool prices none of them.
     capsys.readouterr()
@@ -306,14 +321,63 @@ async def test_the_upgrade_request_and_the_vendors_quote_of_legacy_keys(
         "L5-NEW-U6.key",
         "L5-OLD-U6.key",
         "L5-SITE-U6.key",
+        "L5-UP-U6.key",
     ]
     clock.now = max(clock.now, datetime.now(UTC))
     for key_file in issued:
         await _admin(server, "license", "install", str(key_file))
     async with AdminClient(server.address, server.token) as admin:
         after = await admin.status()
-    assert after.seats_total == 20 + 10 + 10 + 25 + 50
+    assert after.seats_total == 20 + 10 + 10 + 25 + 50 + 8
     assert {n.license_id for n in after.not_counting} == set(legacy)
+
+    # Asked again, the vendor charges nothing twice: what is upgraded is not needed.
+    again = tmp_path / "upgrade-request-2.json"
+    await _admin(server, "upgrade-request", "--out", str(again))
+    capsys.readouterr()
+    argv = ["quote", "--request", str(again), *RELEASE, *trust, "--json"]
+    assert vendor_cli(argv) == 0
+    second = json.loads(capsys.readouterr().out)
+    outcomes = {line["license_id"]: line["outcome"] for line in second["lines"]}
+    assert outcomes["L5-OLD"] == outcomes["L5-SITE"] == outcomes["L4-UP"] == "not needed"
+    assert outcomes["L5-FREE"] == "full price"
+    assert second["total"] == "195.00"
+
+
+def test_a_license_upgraded_already_is_not_quoted_or_previewed_again(
+    vendor: Vendor, old_vendor: LegacyVendor
+) -> None:
+    trust = both_trusted(vendor, old_vendor)
+    texts = [
+        old_vendor.key("L3-1", major=3, seats=6, purchased="2018-01-01"),
+        old_vendor.key("L4-1", major=4, seats=6, purchased="2020-01-01", upgrades="L3-1"),
+        old_vendor.key("L5-1", major=5, seats=6, purchased="2022-01-01", upgrades="L4-1"),
+        # A forged "upgrade" proves nothing: L5-2 stays quoted.
+        flip_one_byte(old_vendor.key("L5-X", major=5, seats=6, upgrades="L5-2")),
+        old_vendor.key("L5-2", major=5, seats=2, purchased="2022-01-01"),
+    ]
+    holdings = [holding_of(text, trust)[0] for text in texts]
+    target = TargetRelease(6, date(2026, 9, 1), date(2026, 8, 1))
+    result = quote(holdings, target, load_policy(None))
+    outcomes = {line.holding.license_id: line.outcome for line in result.lines}
+    assert outcomes["L3-1"] is Outcome.NOT_NEEDED
+    assert outcomes["L4-1"] is Outcome.NOT_NEEDED
+    assert outcomes["L5-1"] is Outcome.DISCOUNTED
+    assert outcomes["L5-2"] is Outcome.DISCOUNTED
+    assert result.total == Decimal("117.00") + Decimal("39.00")
+
+    installed = [
+        (lid, read_any_key(t, trust)[0])
+        for lid, t in zip(["L3-1", "L4-1", "L5-1"], texts, strict=False)
+    ]
+    preview = preview_upgrade(installed, 6, 7, seats_now=0, users_enabled=0)
+    paths = {c.license_id: c.path for c in preview.candidates}
+    assert paths == {
+        "L3-1": UpgradePath.NOT_NEEDED,
+        "L4-1": UpgradePath.NOT_NEEDED,
+        "L5-1": UpgradePath.UPGRADE,
+    }
+    assert preview.seats_with_upgrades == 6
 
 
 def test_a_legacy_key_file_is_read_the_same_as_one_in_a_request(

@@ -121,6 +121,7 @@ def holding_of(text: str, trust: TrustStore) -> tuple[Holding, str]:
             key.kind,
             key.customer,
             key.purchase_date,
+            upgrades=key.upgrades_license_id,
         ),
         compact,
     )

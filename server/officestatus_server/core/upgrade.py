@@ -6,6 +6,9 @@ Rules, in the order they decide (the first that applies wins):
 1. A key that does not verify, or is no license (an evaluation extension): not eligible.
 2. A license for the target major or later: no upgrade needed. Minor updates are free:
    a 6.0 license covers every 6.x.y, never 7.x.
+   A license upgraded already (another verified license of the request names it as the
+   one it upgrades): no upgrade needed; its upgrade is priced on its own line, so the
+   same seats are never upgraded, or charged, twice.
 3. A license received free (press copy, special offer, free upgrade): no free or
    discounted upgrade; a new license costs the full fee.
 4. An upgrade-protection agreement that covers the release date: free.
@@ -99,6 +102,8 @@ class Holding:
     purchase_date: date
     verified: bool = True
     problem: str = ""
+    # The license id this one is an upgrade of (signed in the key), if any.
+    upgrades: str | None = None
 
 
 class Outcome(StrEnum):
@@ -251,10 +256,33 @@ def merge_duplicates(holdings: Iterable[Holding]) -> list[Holding]:
     return merged
 
 
+def upgraded_by(holdings: Iterable[Holding]) -> dict[str, Holding]:
+    """License id -> the verified holding that is an upgrade of it."""
+    return {
+        h.upgrades: h
+        for h in holdings
+        if h.verified and h.upgrades is not None and h.upgrades != h.license_id
+    }
+
+
 def quote(holdings: Iterable[Holding], target: TargetRelease, policy: Policy) -> Quote:
     """The price list for a customer's licenses."""
-    lines = tuple(decide(h, target, policy) for h in merge_duplicates(holdings))
-    return Quote(target, policy.currency, lines)
+    merged = merge_duplicates(holdings)
+    later = upgraded_by(merged)
+    lines = []
+    for holding in merged:
+        line = decide(holding, target, policy)
+        by = later.get(holding.license_id)
+        if by is not None and line.outcome not in (Outcome.NOT_ELIGIBLE, Outcome.NOT_NEEDED):
+            line = QuoteLine(
+                holding,
+                Outcome.NOT_NEEDED,
+                ZERO,
+                f"upgraded already by {by.license_id} (a {by.major}.x license), which is "
+                "priced on its own line",
+            )
+        lines.append(line)
+    return Quote(target, policy.currency, tuple(lines))
 
 
 def new_license_price(
@@ -397,7 +425,16 @@ def preview_upgrade(
     users_enabled: int,
 ) -> Preview:
     """See installed licenses (id, verified key or None) from the target release."""
-    candidates = [_candidate(license_id, key, target_major) for license_id, key in installed]
+    installed = list(installed)
+    later = {
+        key.upgrades_license_id: license_id
+        for license_id, key in installed
+        if key is not None and key.upgrades_license_id not in (None, license_id)
+    }
+    candidates = [
+        _candidate(license_id, key, target_major, later.get(license_id))
+        for license_id, key in installed
+    ]
     without = sum(c.seats for c in candidates if c.counts_after)
     upgraded = without + sum(c.seats for c in candidates if c.path is UpgradePath.UPGRADE)
     return Preview(
@@ -411,7 +448,9 @@ def preview_upgrade(
     )
 
 
-def _candidate(license_id: str, key: LicenseKey | None, target_major: int) -> Candidate:
+def _candidate(
+    license_id: str, key: LicenseKey | None, target_major: int, upgraded_by: str | None = None
+) -> Candidate:
     if key is None:
         return Candidate(
             license_id, "", 0, 0, False, UpgradePath.NOT_A_LICENSE, "the key no longer verifies"
@@ -429,6 +468,13 @@ def _candidate(license_id: str, key: LicenseKey | None, target_major: int) -> Ca
     base = (license_id, key.kind.value, key.seats, key.major_version)
     if key.major_version >= target_major:
         return Candidate(*base, True, UpgradePath.NOT_NEEDED, "already a license for that release")
+    if upgraded_by is not None:
+        return Candidate(
+            *base,
+            False,
+            UpgradePath.NOT_NEEDED,
+            f"upgraded already by {upgraded_by}, which is seen on its own",
+        )
     if key.kind.is_free:
         return Candidate(
             *base,
