@@ -39,6 +39,10 @@ from google.protobuf.descriptor import (
 )
 from google.protobuf.message import Message
 
+# Replies read tag by tag (also imported from here by the tests of the deployed clients).
+from tests.wire import field_numbers as field_numbers
+from tests.wire import wire_fields as wire_fields
+
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
 SEAT_PROTO = "officestatus/licensing/seat_service.proto"
@@ -163,51 +167,6 @@ def schema(release: str) -> Schema:
 
 
 # --- the wire -------------------------------------------------------------------------
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError(f"truncated varint in {data!r}")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def wire_fields(data: bytes) -> list[tuple[int, int, bytes]]:
-    """The top-level fields of a serialized message, in wire order: (number, wire type,
-    payload; the bytes inside a length-delimited field, else the value's bytes)."""
-    fields: list[tuple[int, int, bytes]] = []
-    pos = 0
-    while pos < len(data):
-        tag, pos = _varint(data, pos)
-        number, wire_type = tag >> 3, tag & 7
-        start = pos
-        if wire_type == 0:
-            _, pos = _varint(data, pos)
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 2:
-            length, start = _varint(data, pos)
-            pos = start + length
-        elif wire_type == 5:
-            pos += 4
-        else:  # groups (3, 4) never appear in proto3
-            raise ValueError(f"wire type {wire_type} in {data!r}")
-        if number == 0 or pos > len(data):
-            raise ValueError(f"malformed message {data!r}")
-        fields.append((number, wire_type, data[start:pos]))
-    return fields
-
-
-def field_numbers(data: bytes) -> list[int]:
-    """The top-level field numbers of a serialized message, in wire order."""
-    return [number for number, _, _ in wire_fields(data)]
-
 
 _WIRE_TYPES = {
     FieldDescriptor.TYPE_MESSAGE: 2,

@@ -1,4 +1,5 @@
-"""What users read at login: the exact texts, shared by the protocol and matrix tests."""
+"""What users read at login: the exact texts, written once here for every test that reads
+them (the protocol, matrix and Node-client tests)."""
 
 WELCOME = "Welcome, {name}."
 WELCOME_EVALUATION = "Welcome, {name}. OfficeStatus is being evaluated: {days} days left."

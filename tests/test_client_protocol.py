@@ -19,15 +19,11 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 import grpc
 import pytest
-from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 
 from officestatus.licensing import seat_service_pb2 as pb
-from officestatus.licensing import seat_service_pb2_grpc as pb_grpc
 from officestatus_client import (
     AdminClient,
     DenyReason,
@@ -47,12 +43,9 @@ from tests.messages import (
     WELCOME_EVALUATION,
 )
 from tests.support import RunningServer
+from tests.wire import TIMEOUT, Reply, Wire, error_info, set_fields
 
-SERVICE = "officestatus.licensing.SeatService"
-TIMEOUT = 10.0
 HEARTBEAT = 30  # the `server` fixture's heartbeat interval, in seconds
-
-M = TypeVar("M", bound=Message)
 
 # The client releases, by the version string each one sends ("" is served as 3.x).
 VERSIONS = [
@@ -82,113 +75,11 @@ def release_of(version: str) -> int:
     return int(version.split(".")[0]) if version else 3
 
 
-# --- the wire -------------------------------------------------------------------------
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def wire_fields(data: bytes) -> list[int]:
-    """The field numbers of a serialized message's top-level fields, in wire order."""
-    numbers: list[int] = []
-    pos = 0
-    while pos < len(data):
-        tag, pos = _varint(data, pos)
-        number, wire_type = tag >> 3, tag & 7
-        numbers.append(number)
-        if wire_type == 0:
-            _, pos = _varint(data, pos)
-        elif wire_type == 2:
-            length, pos = _varint(data, pos)
-            pos += length
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 5:
-            pos += 4
-        else:  # pragma: no cover - proto3 never sends groups
-            raise AssertionError(f"wire type {wire_type} in {data!r}")
-    assert pos == len(data), f"truncated message {data!r}"
-    return numbers
-
-
-def set_fields(msg: Message) -> set[int]:
-    """The field numbers a decoded message has set."""
-    return {fd.number for fd, _ in msg.ListFields()}
-
-
-@dataclass
-class Reply(Generic[M]):
-    """A reply as it came off the wire: decoded, and the field numbers that were sent."""
-
-    msg: M
-    fields: set[int]
-
-
-class Wire:
-    """The client protocol over one channel: raw bytes (to see the wire) and stubs."""
-
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        self.channel = channel
-        self.stub = pb_grpc.SeatServiceStub(channel)
-
-    def raw(self, method: str) -> grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]:
-        """`method` with no (de)serializers: bytes in, the reply's bytes out."""
-        return self.channel.unary_unary(f"/{SERVICE}/{method}")
-
-    async def call(self, method: str, request: Message, reply_type: type[M]) -> Reply[M]:
-        """Call `method` with `request`; the reply's exact bytes, decoded and checked."""
-        data = await self.raw(method)(request.SerializeToString(), timeout=TIMEOUT)
-        assert isinstance(data, bytes)
-        msg = reply_type.FromString(data)
-        numbers = wire_fields(data)
-        # Nothing on the wire the 6.x stubs do not know, nothing sent twice, and the
-        # stubs' own encoding of what they read is the same bytes.
-        assert len(numbers) == len(set(numbers)) or reply_type is pb.HandshakeReply
-        assert set(numbers) == set_fields(msg)
-        assert msg.SerializeToString(deterministic=True) == data
-        return Reply(msg, set(numbers))
-
-    async def login(self, user: str, version: str, machine: str = "") -> Reply[pb.LoginReply]:
-        request = pb.LoginRequest(user_name=user, client_version=version, machine_name=machine)
-        return await self.call("Login", request, pb.LoginReply)
-
-    async def heartbeat(self, session_id: str) -> Reply[pb.HeartbeatReply]:
-        request = pb.HeartbeatRequest(session_id=session_id)
-        return await self.call("Heartbeat", request, pb.HeartbeatReply)
-
-    async def logout(self, session_id: str) -> Reply[pb.LogoutReply]:
-        request = pb.LogoutRequest(session_id=session_id)
-        return await self.call("Logout", request, pb.LogoutReply)
-
-    async def license_status(self, version: str | None = None) -> Reply[pb.LicenseStatusReply]:
-        """As 4.x and 5.x send it (no fields) when `version` is None."""
-        request = (
-            pb.LicenseStatusRequest()
-            if version is None
-            else pb.LicenseStatusRequest(client_version=version)
-        )
-        return await self.call("GetLicenseStatus", request, pb.LicenseStatusReply)
-
-    async def handshake(
-        self, version: str, capabilities: tuple[str, ...] = ()
-    ) -> Reply[pb.HandshakeReply]:
-        request = pb.HandshakeRequest(client_version=version, capabilities=list(capabilities))
-        return await self.call("Handshake", request, pb.HandshakeReply)
-
-
 @pytest.fixture
 async def wire(server: RunningServer) -> AsyncIterator[Wire]:
     """The client protocol of `server`, over a raw channel."""
     async with grpc.aio.insecure_channel(server.address) as channel:
-        yield Wire(channel)
+        yield Wire(server, channel)
 
 
 @pytest.fixture
@@ -196,21 +87,6 @@ async def admin(server: RunningServer) -> AsyncIterator[AdminClient]:
     """The admin of `server`."""
     async with AdminClient(server.address, server.token) as client:
         yield client
-
-
-def error_info(err: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    """The ErrorInfo in a failed call's rich status."""
-    for key, value in err.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            assert isinstance(value, bytes)
-            status = status_pb2.Status.FromString(value)
-            assert status.code == err.code().value[0]
-            assert status.message == err.details()
-            for detail in status.details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    return info
-    raise AssertionError(f"no ErrorInfo in {err!r}")
 
 
 def assert_login_shape(reply: Reply[pb.LoginReply], version: str) -> None:
@@ -715,7 +591,7 @@ async def test_forged_session_ids_are_refused(
 ) -> None:
     await admin.add_users(["alice", "bob"], enable=True)
     async with grpc.aio.insecure_channel(server.address) as channel:
-        real = await _session(Wire(channel), "alice", version)
+        real = await _session(Wire(server, channel), "alice", version)
     server.clock.advance(seconds=10)
     forged = [
         "",
@@ -734,7 +610,7 @@ async def test_forged_session_ids_are_refused(
     await server.restart()
 
     async with grpc.aio.insecure_channel(server.address) as channel:
-        wire = Wire(channel)
+        wire = Wire(server, channel)
         for session_id in forged:
             reply = await wire.heartbeat(session_id)
             assert not reply.msg.granted, session_id
@@ -834,15 +710,15 @@ async def test_session_survives_a_server_restart(
 ) -> None:
     await admin.add_users(["alice", "bob"], enable=True)
     async with grpc.aio.insecure_channel(server.address) as channel:
-        alice = await _session(Wire(channel), "alice", version)
-        bob = await _session(Wire(channel), "bob", version)
+        alice = await _session(Wire(server, channel), "alice", version)
+        bob = await _session(Wire(server, channel), "bob", version)
     await admin.disable_users(["bob"])
 
     server.clock.advance(seconds=HEARTBEAT)  # a restart takes a moment
     await server.restart()
 
     async with grpc.aio.insecure_channel(server.address) as channel:
-        wire = Wire(channel)
+        wire = Wire(server, channel)
         resumed = await wire.heartbeat(alice)
         assert resumed.fields == {1}
         assert resumed.msg.granted
@@ -866,7 +742,7 @@ async def _session_from_before_a_restart(
 ) -> str:
     await admin.add_users(["alice"], enable=True)
     async with grpc.aio.insecure_channel(server.address) as channel:
-        session = await _session(Wire(channel), "alice", version)
+        session = await _session(Wire(server, channel), "alice", version)
     server.clock.advance(seconds=HEARTBEAT)
     await server.restart()
     return session
@@ -885,7 +761,7 @@ async def test_resumed_session_ends_at_logout(
     session = await _session_from_before_a_restart(server, admin, version)
 
     async with grpc.aio.insecure_channel(server.address) as channel:
-        wire = Wire(channel)
+        wire = Wire(server, channel)
         assert (await wire.heartbeat(session)).msg.granted
         await wire.logout(session)
         ended = (await wire.heartbeat(session)).msg
@@ -899,7 +775,7 @@ async def test_resumed_session_ends_when_it_misses_its_heartbeats(
     session = await _session_from_before_a_restart(server, admin, "6.0.0")
 
     async with grpc.aio.insecure_channel(server.address) as channel:
-        wire = Wire(channel)
+        wire = Wire(server, channel)
         assert (await wire.heartbeat(session)).msg.granted
         server.clock.advance(seconds=3 * HEARTBEAT + 1)
         first = (await wire.heartbeat(session)).msg
@@ -916,7 +792,7 @@ async def test_logout_right_after_a_restart_ends_the_session(
     session = await _session_from_before_a_restart(server, admin, version)
 
     async with grpc.aio.insecure_channel(server.address) as channel:
-        wire = Wire(channel)
+        wire = Wire(server, channel)
         await wire.logout(session)  # the user quits before the next heartbeat is due
         ended = (await wire.heartbeat(session)).msg
 
@@ -930,13 +806,13 @@ async def test_session_survives_a_restart_when_the_clock_stepped_back(
 ) -> None:
     await admin.add_users(["alice"], enable=True)
     async with grpc.aio.insecure_channel(server.address) as channel:
-        session = await _session(Wire(channel), "alice", "5.1.3")
+        session = await _session(Wire(server, channel), "alice", "5.1.3")
 
     server.clock.advance(seconds=-HEARTBEAT)  # the clock was fast; corrected at reboot
     await server.restart()
 
     async with grpc.aio.insecure_channel(server.address) as channel:
-        assert (await Wire(channel).heartbeat(session)).msg.granted
+        assert (await Wire(server, channel).heartbeat(session)).msg.granted
 
 
 # --- Handshake (6.x) ------------------------------------------------------------------

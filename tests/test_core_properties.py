@@ -65,6 +65,7 @@ from officestatus_server.errors import (
     PreconditionFailed,
     SeatsExhausted,
 )
+from tests.core_support import fresh
 from tests.support import START, Vendor
 
 HERE = "inst-here"
@@ -145,7 +146,7 @@ class LicensingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.now = START
-        self.registry = Registry.build(Installation(HERE, START), [], [])
+        self.registry = fresh(HERE)
         # --- the model ---
         self.seat_licenses: dict[str, int] = {}  # counting 6.x licenses: id -> seats
         self.other_ids: set[str] = set()  # installed, never counting
@@ -674,7 +675,7 @@ def test_seats_add_up_over_the_counting_licenses(
     ]
 
     # The same, one install at a time through the plan.
-    registry = Registry.build(Installation(HERE, START), [], [])
+    registry = fresh(HERE)
     for i, (seats, kind, major) in enumerate(licenses):
         key = VENDOR.key(seats, kind=kind, major=major, license_id=f"L-{i}")
         try:
@@ -736,7 +737,7 @@ def test_name_key_is_idempotent_and_ignores_case(text: str, choices: list[int], 
 
 def lookup_finds(name: str, spelling: str) -> bool:
     """Whether a registry holding the user `name` finds it when asked for `spelling`."""
-    registry = Registry.build(Installation(HERE, START), [], [])
+    registry = fresh(HERE)
     registry = registry.apply(plan_add_users(registry, [name], False, START))
     found = registry.user(spelling) is not None
     login = decide_login(registry, spelling, START).reason
@@ -842,7 +843,7 @@ def test_a_greek_name_key_is_its_own_key_and_finds_the_user_in_another_case(
 
 
 def test_alpha_with_iota_subscript_and_alpha_iota_are_two_users() -> None:
-    registry = Registry.build(Installation(HERE, START), [], [])
+    registry = fresh(HERE)
     registry = registry.apply(plan_add_users(registry, ["\u1fb3"], False, START))
     registry = registry.apply(plan_add_users(registry, ["\u03b1\u03b9"], False, START))
     assert len(registry.users) == 2

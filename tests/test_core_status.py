@@ -7,48 +7,26 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from officestatus_server.core.keys import LicenseKey, LicenseKind, sign_key
+from officestatus_server.core.keys import LicenseKind
 from officestatus_server.core.licensing import (
     Counted,
     NotCounted,
     Registry,
     plan_add_users,
     plan_disable,
-    plan_install,
     plan_remove,
 )
 from officestatus_server.core.model import Installation, InstalledLicense
 from officestatus_server.core.status import status_view
+from tests.core_support import HERE, at, fresh, install, names, stored
 from tests.support import START, Vendor
-
-HERE = "inst-0001"
-
-
-def at(days: float = 0) -> datetime:
-    return START + timedelta(days=days)
-
-
-def names(count: int) -> list[str]:
-    return [f"user{i:02d}" for i in range(1, count + 1)]
-
-
-def fresh() -> Registry:
-    return Registry.build(Installation(HERE, START), [], [])
-
-
-def install(vendor: Vendor, registry: Registry, key: LicenseKey, now: datetime) -> Registry:
-    text = sign_key(key, vendor.signing.private_key)
-    return registry.apply(plan_install(registry, key, text, now))
 
 
 def add(registry: Registry, users: Iterable[str], now: datetime) -> Registry:
-    for name in users:  # one by one, so the enable order is the list's order
+    # Not tests.core_support.add: one by one, so the enable order is the list's order.
+    for name in users:
         registry = registry.apply(plan_add_users(registry, [name], True, now))
     return registry
-
-
-def stored(vendor: Vendor, key: LicenseKey) -> InstalledLicense:
-    return InstalledLicense(key.license_id, sign_key(key, vendor.signing.private_key), START, key)
 
 
 # --- the states an admin sees -------------------------------------------------------------------

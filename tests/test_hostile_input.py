@@ -28,16 +28,14 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor, message_factory
+from google.protobuf import descriptor
 from google.protobuf.message import DecodeError, Message
-from google.rpc import error_details_pb2, status_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,10 +44,36 @@ from officestatus.licensing import seat_service_pb2 as seat_pb
 from officestatus_server.core.keys import ARMOUR_BEGIN, ARMOUR_END, SigningKey, sign_key
 from officestatus_server.rpc.errors import ERROR_DOMAIN
 from officestatus_server.rpc.server import MAX_MESSAGE_BYTES
-from tests.dump import Dump, describe_difference, dump_database
+from tests.dump import Dump, describe_difference
 from tests.support import RunningServer, Vendor
+from tests.wire import (
+    ADD,
+    ADMIN_RPCS,
+    DISABLE,
+    ENABLE,
+    GET_STATUS,
+    HANDSHAKE,
+    HEARTBEAT,
+    INSTALL,
+    LICENSE_STATUS,
+    LIST_AUDIT,
+    LOGIN,
+    LOGOUT,
+    REMOVE,
+    RPCS,
+    SERVICES,
+    USER_LIST_RPCS,
+    VERIFY_AUDIT,
+    Metadata,
+    Outcome,
+    Rpc,
+    Wire,
+    assert_same,
+    string_field,
+    varint,
+    varint_field,
+)
 
-TIMEOUT = 10.0  # per call: a hang shows as DEADLINE_EXCEEDED, which is not a clear code
 Code = grpc.StatusCode
 CLEAR_CODES = frozenset(
     {
@@ -69,11 +93,6 @@ HYPOTHESIS_EXAMPLES_PER_RPC = 40  # st.binary()
 MUTATIONS_PER_RPC = 120  # bit flips, byte inserts, deletes, truncations of a valid request
 TRUNCATIONS_PER_RPC = 64  # at most this many evenly spaced cut points of a valid request
 
-SERVICES = (
-    seat_pb.DESCRIPTOR.services_by_name["SeatService"],
-    admin_pb.DESCRIPTOR.services_by_name["AdminService"],
-)
-ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 # The admin RPCs that change stored data when they succeed. Any other RPC that succeeds
 # must leave the database as it was; a new RPC that writes belongs here.
 ADMIN_MUTATIONS = frozenset(
@@ -82,190 +101,6 @@ ADMIN_MUTATIONS = frozenset(
 
 USER = "alice"  # enabled in every seeded server: the "normal Login" at the end of a test
 VERSION = "6.0.0"
-
-
-# --- RPCs, from the descriptors -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rpc:
-    """One method of one of our services."""
-
-    method: descriptor.MethodDescriptor
-
-    @property
-    def name(self) -> str:
-        return self.method.name
-
-    @property
-    def path(self) -> str:
-        return f"/{self.method.containing_service.full_name}/{self.method.name}"
-
-    @property
-    def admin(self) -> bool:
-        return self.method.containing_service.full_name == ADMIN_SERVICE
-
-    @property
-    def streaming(self) -> bool:
-        return self.method.server_streaming
-
-    @property
-    def request_class(self) -> type[Message]:
-        return message_factory.GetMessageClass(self.method.input_type)
-
-    @property
-    def reply_class(self) -> type[Message]:
-        return message_factory.GetMessageClass(self.method.output_type)
-
-    def parses(self, payload: bytes) -> bool:
-        """Whether the server's own deserializer reads `payload` (same library, same
-        process): if not, the only right answer is INVALID_ARGUMENT, REQUEST_MALFORMED."""
-        try:
-            self.request_class.FromString(payload)
-        except DecodeError:
-            return False
-        return True
-
-    def __str__(self) -> str:
-        return f"{self.method.containing_service.name}.{self.name}"
-
-
-RPCS = [Rpc(m) for service in SERVICES for m in service.methods]
-ADMIN_RPCS = [r for r in RPCS if r.admin]
-_BY_NAME = {str(r): r for r in RPCS}
-
-
-def rpc(name: str) -> Rpc:
-    """An RPC by "Service.Method"."""
-    return _BY_NAME[name]
-
-
-LOGIN = rpc("SeatService.Login")
-HEARTBEAT = rpc("SeatService.Heartbeat")
-LOGOUT = rpc("SeatService.Logout")
-HANDSHAKE = rpc("SeatService.Handshake")
-LICENSE_STATUS = rpc("SeatService.GetLicenseStatus")
-INSTALL = rpc("AdminService.InstallLicense")
-REMOVE = rpc("AdminService.RemoveLicense")
-ADD = rpc("AdminService.AddUsers")
-ENABLE = rpc("AdminService.EnableUsers")
-DISABLE = rpc("AdminService.DisableUsers")
-GET_STATUS = rpc("AdminService.GetStatus")
-LIST_AUDIT = rpc("AdminService.ListAudit")
-VERIFY_AUDIT = rpc("AdminService.VerifyAudit")
-USER_LIST_RPCS = [ADD, ENABLE, DISABLE]
-
-
-# --- calls --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a call ended: OK with its replies' bytes, or a status with its ErrorInfo."""
-
-    code: grpc.StatusCode
-    details: str = ""
-    reason: str | None = None
-    domain: str | None = None
-    replies: tuple[bytes, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.code is Code.OK
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"OK ({len(self.replies)} replies)"
-        return f"{self.code.name} [{self.reason}] {self.details[:160]!r}"
-
-
-def outcome_of(err: grpc.aio.AioRpcError) -> Outcome:
-    """A failed call's code, message and ErrorInfo (None when the status carries none)."""
-    reason = domain = None
-    for key, value in err.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            for detail in status_pb2.Status.FromString(value).details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    reason, domain = info.reason, info.domain
-    return Outcome(err.code(), err.details() or "", reason, domain)
-
-
-Metadata = Sequence[tuple[str, str | bytes]]
-_TOKEN = object()  # "the admin token, for admin RPCs"
-
-
-class Wire:
-    """Both services over one channel, as raw bytes, and the server's database."""
-
-    def __init__(self, server: RunningServer, channel: grpc.aio.Channel) -> None:
-        self.server = server
-        self.channel = channel
-
-    @property
-    def token_metadata(self) -> Metadata:
-        return (("authorization", f"Bearer {self.server.token}"),)
-
-    async def call(self, target: Rpc, payload: bytes, metadata: Any = _TOKEN) -> Outcome:
-        """Send `payload` as the request; the admin token goes with admin RPCs unless
-        `metadata` says otherwise."""
-        if metadata is _TOKEN:
-            metadata = self.token_metadata if target.admin else ()
-        try:
-            if target.streaming:
-                stream = self.channel.unary_stream(target.path)
-                replies = tuple(
-                    [r async for r in stream(payload, metadata=metadata, timeout=TIMEOUT)]
-                )
-            else:
-                unary = self.channel.unary_unary(target.path)
-                replies = (await unary(payload, metadata=metadata, timeout=TIMEOUT),)
-        except grpc.aio.AioRpcError as err:
-            return outcome_of(err)
-        return Outcome(Code.OK, replies=replies)
-
-    async def send(self, target: Rpc, request: Message, metadata: Any = _TOKEN) -> Outcome:
-        return await self.call(target, request.SerializeToString(), metadata)
-
-    async def ok(self, target: Rpc, request: Message) -> Any:
-        """Call, expect OK, and return the (first) reply decoded."""
-        outcome = await self.send(target, request)
-        assert outcome.ok, f"{target}: {outcome}"
-        return target.reply_class.FromString(outcome.replies[0])
-
-    def dump(self) -> Dump:
-        return dump_database(self.server.config.database_path)
-
-    async def refused(
-        self,
-        target: Rpc,
-        request: Message | bytes,
-        code: grpc.StatusCode,
-        reasons: str | set[str] | None,
-        metadata: Any = _TOKEN,
-    ) -> Outcome:
-        """Expect a refusal with `code` and one of `reasons` (ErrorInfo), and the database
-        unchanged by it. `reasons` None: no reason required (gRPC's own refusals)."""
-        before = self.dump()
-        payload = request if isinstance(request, bytes) else request.SerializeToString()
-        outcome = await self.call(target, payload, metadata)
-        assert outcome.code == code, f"{target}: {outcome}"
-        if reasons is not None:
-            wanted = {reasons} if isinstance(reasons, str) else reasons
-            assert outcome.domain == ERROR_DOMAIN, f"{target}: no ErrorInfo in {outcome}"
-            assert outcome.reason in wanted, f"{target}: {outcome}"
-        assert_same(before, self.dump(), f"{target} refused")
-        return outcome
-
-    async def active_sessions(self) -> int:
-        reply = await self.ok(GET_STATUS, admin_pb.GetStatusRequest())
-        return int(reply.status.active_sessions)
-
-
-def assert_same(before: Dump, after: Dump, what: str) -> None:
-    assert after == before, (
-        f"{what}, yet the database changed: {describe_difference(before, after)}"
-    )
 
 
 async def still_serving(wire: Wire) -> None:
@@ -447,19 +282,6 @@ async def fuzzer(wire: Wire, licensed: Seed) -> AsyncIterator[Fuzzer]:
     await still_serving(wire)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    value &= (1 << 64) - 1
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 _STRINGS: list[Callable[[random.Random], bytes]] = [
     lambda r: b"alice",
     lambda r: "".join(r.choice("abcXYZ 019._-") for _ in range(r.randint(0, 40))).encode(),
@@ -484,9 +306,9 @@ def random_message(rng: random.Random, depth: int = 0) -> bytes:
     for _ in range(rng.randint(0, 6)):
         number = rng.choice([1, 1, 2, 2, 3, 4, 5, 6, 15, 16, 2047, 2**29 - 1, 0])
         wire_type = rng.choice([0, 0, 2, 2, 2, 2, 1, 5, 3, 4, 6, 7])
-        out += _varint(number << 3 | wire_type)
+        out += varint(number << 3 | wire_type)
         if wire_type == 0:
-            out += _varint(rng.choice([0, 1, 2, 5, 100, 10_000, 2**31 - 1, 2**31, -1, 2**63]))
+            out += varint(rng.choice([0, 1, 2, 5, 100, 10_000, 2**31 - 1, 2**31, -1, 2**63]))
         elif wire_type == 1:
             out += rng.randbytes(8)
         elif wire_type == 5:
@@ -494,7 +316,7 @@ def random_message(rng: random.Random, depth: int = 0) -> bytes:
         elif wire_type == 2:
             data = rng.choice(_STRINGS)(rng) if depth < 2 else b"x"
             lie = rng.choice([0] * 12 + [-1, 1, 7, 2**31, 2**64 - 1])
-            out += _varint(max(len(data) + lie, 0)) + data
+            out += varint(max(len(data) + lie, 0)) + data
         else:
             out += rng.randbytes(rng.randint(0, 3))
     return bytes(out)
@@ -702,10 +524,6 @@ async def test_admin_calls_with_a_hostile_name_are_refused(
     await still_serving(wire)
 
 
-def _string_field(number: int, data: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
 INVALID_UTF8 = {
     "lone-continuation-byte": b"al\x80ice",
     "truncated-sequence": b"alice\xe6\xbc",
@@ -721,14 +539,14 @@ async def test_a_name_that_is_not_utf8_is_a_malformed_request(
     wire: Wire, licensed: Seed, bad: bytes
 ) -> None:
     # Built by hand: the protobuf library will not write a string that is not UTF-8.
-    login = _string_field(1, bad) + _string_field(2, VERSION.encode())
+    login = string_field(1, bad) + string_field(2, VERSION.encode())
     sessions = await wire.active_sessions()
     await wire.refused(LOGIN, login, Code.INVALID_ARGUMENT, "REQUEST_MALFORMED")
     assert await wire.active_sessions() == sessions
     for target in USER_LIST_RPCS:
-        payload = _string_field(1, FIRST_NAME[target.name].encode()) + _string_field(1, bad)
+        payload = string_field(1, FIRST_NAME[target.name].encode()) + string_field(1, bad)
         if target is ADD:
-            payload += _varint(2 << 3) + _varint(1)  # enable = true
+            payload += varint_field(2, 1)  # enable = true
         await wire.refused(target, payload, Code.INVALID_ARGUMENT, "REQUEST_MALFORMED")
     await still_serving(wire)
 

@@ -23,6 +23,15 @@ from typing import Any
 import pytest
 
 from officestatus_client import AdminClient
+from tests.messages import (
+    DISABLED,
+    EVALUATION_EXPIRED,
+    OVER_CAPACITY,
+    SESSION_ENDED,
+    UNKNOWN,
+    WELCOME,
+    WELCOME_EVALUATION,
+)
 from tests.support import RunningServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,22 +48,6 @@ DENY_REASONS = {  # every name 4.x and 5.x define
     "DENY_REASON_NOT_LICENSED",
     "DENY_REASON_EVALUATION_EXPIRED",
 }
-
-WELCOME = "Welcome, {name}."
-WELCOME_EVALUATION = "Welcome, {name}. OfficeStatus is being evaluated: {days} days left."
-UNKNOWN = (
-    "OfficeStatus does not know the user '{name}'. Ask your administrator to add you to the "
-    "OfficeStatus License Server."
-)
-DISABLED = "The user '{name}' is disabled in OfficeStatus. Ask your administrator to enable you."
-EVALUATION_EXPIRED = (
-    "The OfficeStatus evaluation ended on 2026-12-02. Ask your administrator to install a license."
-)
-OVER_CAPACITY = (
-    "All 3 OfficeStatus seats are held by users enabled before you. Ask your administrator "
-    "to disable a user or install more seats."
-)
-SESSION_ENDED = "Your OfficeStatus session has ended. Sign in again."
 
 Json = dict[str, Any]
 

@@ -18,7 +18,7 @@ from officestatus.licensing import seat_service_pb2_grpc as seat_grpc
 from officestatus_server.errors import NotFound, SeatsExhausted
 from officestatus_server.rpc.errors import Context
 from officestatus_server.rpc.methods import AdminToken, register
-from tests.test_client_protocol import error_info
+from tests.wire import error_info
 
 TOKEN = "t0ken"
 BEARER = (("authorization", f"Bearer {TOKEN}"),)

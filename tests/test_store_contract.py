@@ -1,0 +1,348 @@
+"""What any `Store` (storage/base.py) must do, whatever database it stands on.
+
+Every test here goes through the protocol's methods only, on a store made by
+`store_factory`: each call of the factory gives a new, unopened `Store` over the same
+backing database, so "reopen" means a new object, opened again. A new implementation is
+added to `IMPLEMENTATIONS` and must pass all of this; what only one implementation does
+(its files, its schema versions, its journal) is tested beside it
+(tests/test_storage_sqlite.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from officestatus_server.core.model import (
+    AuditEntry,
+    Change,
+    ClockSetBack,
+    InstalledLicense,
+    User,
+)
+from officestatus_server.core.sessions import SessionFlush
+from officestatus_server.errors import StorageError
+from officestatus_server.storage.base import Store
+from officestatus_server.storage.sqlite import SqliteStore
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+LATER = NOW + timedelta(days=3)
+
+StoreFactory = Callable[[], Store]
+
+
+def _sqlite(tmp_path: Path) -> StoreFactory:
+    return lambda: SqliteStore(tmp_path / "os.db")
+
+
+# Each: (id, a function of the test's tmp_path giving the factory).
+IMPLEMENTATIONS: list[tuple[str, Callable[[Path], StoreFactory]]] = [
+    ("sqlite", _sqlite),
+]
+
+
+@pytest.fixture(params=[make for _, make in IMPLEMENTATIONS], ids=[n for n, _ in IMPLEMENTATIONS])
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """New, unopened stores over one fresh, empty database."""
+    make: Callable[[Path], StoreFactory] = request.param
+    return make(tmp_path)
+
+
+def _lic(license_id: str) -> InstalledLicense:
+    return InstalledLicense(license_id, f"OSLK1.{license_id}.sig", NOW, None)
+
+
+def _audit(action: str) -> AuditEntry:
+    return AuditEntry(NOW, action, "subject", "result")
+
+
+async def _store_with_audit(store_factory: StoreFactory, n: int) -> Store:
+    store = store_factory()
+    await store.open(NOW)
+    for i in range(n):
+        await store.commit(Change(audit=_audit(f"action-{i}")))
+    return store
+
+
+# --- open -------------------------------------------------------------------------------
+
+
+async def test_an_empty_store_opens_as_a_new_installation(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    stored = await store.open(NOW)
+    audit = await store.audit(10)
+    report = await store.verify_audit()
+    earlier = await store.sessions()
+    await store.close()
+    assert stored.created
+    assert stored.installation.installation_id
+    assert stored.installation.first_started_at == NOW
+    assert stored.installation.evaluation_ended_at is None
+    assert stored.installation.clock_set_back is None
+    assert stored.licenses == ()
+    assert stored.users == ()
+    assert stored.clock_high_water == NOW
+    assert audit == []
+    assert report.intact
+    assert report.records_checked == 0
+    assert not earlier.live
+    assert not earlier.flushed
+    assert earlier.unrecorded
+
+
+async def test_first_open_creates_the_installation_and_later_opens_keep_it(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    first = await store.open(NOW)
+    await store.close()
+    assert first.created
+    assert first.installation.first_started_at == NOW
+    assert len(first.session_secret) == 32
+
+    store = store_factory()
+    later = await store.open(datetime(2027, 1, 1, tzinfo=UTC))
+    await store.close()
+    assert not later.created
+    assert later.installation == first.installation
+    assert later.session_secret == first.session_secret
+
+
+# --- changes ----------------------------------------------------------------------------
+
+
+async def test_a_commit_is_written_whole_and_read_back(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    ann = User("Ann", True, NOW, NOW, 1)
+    await store.commit(
+        Change(
+            audit=_audit("one"),
+            add_licenses=(_lic("L-1"), _lic("L-2")),
+            put_users=(ann, User("bo", False, NOW)),
+            evaluation_ended_at=NOW,
+        )
+    )
+    await store.commit(
+        Change(audit=_audit("two"), remove_licenses=("L-1",), put_users=(User("ANN", False, NOW),))
+    )
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(NOW)
+    audit = await store.audit(10)
+    await store.close()
+    assert [lic.license_id for lic in stored.licenses] == ["L-2"]
+    assert sorted((u.name, u.enabled) for u in stored.users) == [("ANN", False), ("bo", False)]
+    assert stored.installation.evaluation_ended_at == NOW
+    assert [a.entry.action for a in audit] == ["two", "one"]
+
+
+async def test_stored_licenses_and_users_are_read_back_as_written(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    ann = User("Ann", True, NOW, LATER, 7)
+    await store.commit(Change(audit=_audit("one"), add_licenses=(_lic("L-1"),), put_users=(ann,)))
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(LATER)
+    await store.close()
+    (lic,) = stored.licenses
+    assert (lic.license_id, lic.key_text, lic.installed_at) == ("L-1", "OSLK1.L-1.sig", NOW)
+    assert stored.users == (ann,)
+
+
+async def test_a_failing_change_leaves_nothing_behind(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.commit(Change(audit=_audit("first"), add_licenses=(_lic("L-1"),)))
+    broken = Change(
+        audit=_audit("broken"),
+        put_users=(User("new", True, NOW, NOW, 7),),
+        add_licenses=(_lic("L-1"),),  # the same license id again: refused
+    )
+    with pytest.raises(StorageError) as failed:
+        await store.commit(broken)
+    assert failed.value.reason == "STORAGE_WRITE_FAILED"
+    assert [a.entry.action for a in await store.audit(10)] == ["first"]
+    assert (await store.verify_audit()).intact
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(NOW)
+    await store.close()
+    assert stored.users == ()
+    assert [lic.license_id for lic in stored.licenses] == ["L-1"]
+
+
+async def test_the_servers_bookkeeping_writes_no_audit_record(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.commit(Change(audit=None, clock_high_water=LATER))
+    assert await store.audit(10) == []
+    await store.close()
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+async def test_the_clocks_high_water_mark_only_rises(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.commit(Change(audit=None, clock_high_water=LATER))
+    await store.commit(Change(audit=None, clock_high_water=NOW + timedelta(days=1)))
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(NOW)
+    await store.close()
+    assert stored.clock_high_water == LATER
+
+
+async def test_the_evaluation_end_and_the_clock_set_back_are_written_once(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    first = ClockSetBack(seen=LATER, found=NOW)
+    await store.commit(Change(audit=_audit("one"), evaluation_ended_at=NOW, clock_set_back=first))
+    await store.commit(
+        Change(
+            audit=_audit("two"),
+            evaluation_ended_at=LATER,
+            clock_set_back=ClockSetBack(seen=LATER + timedelta(days=1), found=LATER),
+        )
+    )
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(LATER)
+    await store.close()
+    assert stored.installation.evaluation_ended_at == NOW
+    assert stored.installation.clock_set_back == first
+
+
+# --- the audit log ----------------------------------------------------------------------
+
+
+async def test_an_untouched_audit_chain_verifies(store_factory: StoreFactory) -> None:
+    store = await _store_with_audit(store_factory, 5)
+    report = await store.verify_audit()
+    records = await store.audit(10)
+    await store.close()
+    assert report.intact
+    assert report.records_checked == 5
+    assert report.head_hash == records[0].hash
+    assert records[0].previous_hash == records[1].hash
+
+
+async def test_the_audit_is_newest_first_limited_and_kept(store_factory: StoreFactory) -> None:
+    store = await _store_with_audit(store_factory, 5)
+    newest = await store.audit(2)
+    await store.close()
+    assert [r.entry.action for r in newest] == ["action-4", "action-3"]
+    assert newest[0].entry == _audit("action-4")
+
+    store = store_factory()
+    await store.open(LATER)
+    records = await store.audit(10)
+    await store.commit(Change(audit=_audit("after a restart")))
+    report = await store.verify_audit()
+    await store.close()
+    assert [r.entry.action for r in records] == [f"action-{i}" for i in range(4, -1, -1)]
+    assert all(a.previous_hash == b.hash for a, b in itertools.pairwise(records))
+    assert report.intact
+    assert report.records_checked == 6
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+async def test_sessions_written_down_are_read_back_after_a_reopen(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.save_sessions(SessionFlush("run-a", 1, ("s1", "s2", "s3"), (), False))
+    await store.save_sessions(SessionFlush("run-a", 2, ("s4",), ("s2",), False))
+    await store.close()
+
+    store = store_factory()
+    await store.open(NOW)
+    earlier = await store.sessions()
+    await store.close()
+    assert earlier.live == frozenset({"s1", "s3", "s4"})
+    assert dict(earlier.flushed) == {"run-a": 2}
+    assert not earlier.unrecorded
+
+
+async def test_a_new_run_can_forget_the_earlier_runs_sessions(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.save_sessions(SessionFlush("run-a", 1, ("a1", "a2"), (), False))
+    await store.save_sessions(SessionFlush("run-b", 1, ("b1",), (), False))
+    assert dict((await store.sessions()).flushed) == {"run-a": 1, "run-b": 1}
+    await store.save_sessions(SessionFlush("run-c", 3, ("c1",), (), True))
+    earlier = await store.sessions()
+    await store.close()
+    assert earlier.live == frozenset({"c1"})
+    assert dict(earlier.flushed) == {"run-c": 3}
+
+
+# --- checkpoint, close, backup ----------------------------------------------------------
+
+
+async def test_a_checkpoint_keeps_everything_and_the_store_serves_on(
+    store_factory: StoreFactory,
+) -> None:
+    store = await _store_with_audit(store_factory, 2)
+    await store.checkpoint()
+    await store.commit(Change(audit=_audit("after the checkpoint"), add_licenses=(_lic("L-1"),)))
+    await store.checkpoint()
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(NOW)
+    report = await store.verify_audit()
+    await store.close()
+    assert [lic.license_id for lic in stored.licenses] == ["L-1"]
+    assert report.records_checked == 3
+
+
+async def test_a_closed_store_refuses_to_write(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.close()
+    with pytest.raises(StorageError) as refused:
+        await store.commit(Change(audit=_audit("too late")))
+    assert refused.value.reason == "STORAGE_CLOSED"
+    with pytest.raises(StorageError):
+        await store.save_sessions(SessionFlush("run-a", 1, ("s1",), (), False))
+
+    store = store_factory()
+    await store.open(NOW)
+    assert await store.audit(10) == []
+    await store.close()
+
+
+async def test_a_backup_refuses_a_target_that_exists(
+    store_factory: StoreFactory, tmp_path: Path
+) -> None:
+    store = await _store_with_audit(store_factory, 1)
+    target = tmp_path / "backup.db"
+    await store.backup(target)
+    assert target.is_file()
+    with pytest.raises(FileExistsError):
+        await store.backup(target)
+    await store.close()
