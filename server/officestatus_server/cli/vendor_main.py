@@ -12,15 +12,20 @@
 All key logic lives in `officestatus_server.core.keys`; this module only reads arguments
 and files and prints. An expected failure prints ``error: <message> (<REASON>)`` on
 stderr and exits 1; a usage error exits 2 (argparse's convention).
+
+The tool's modules import one way only, from the commands down to their helpers:
+
+    vendor_main       keygen, issue, extend, inspect; the parser and main()
+    vendor_upgrade    quote, upgrade, price (the documents: core/upgrade_documents.py)
+    vendor_keys       the vendor's key files; a key signed, checked and handed out
+    vendor_args       exit statuses, argument types, the options commands share
+    vendor_files      reading and writing files, each failure a refusal with a reason
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import secrets
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -28,26 +33,37 @@ from pathlib import Path
 from typing import Any
 
 from officestatus_server import __version__
+from officestatus_server.cli.vendor_args import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    add_customer,
+    add_license_id,
+    add_major,
+    add_out,
+    add_signing_key,
+    iso_date,
+    whole_number,
+)
+from officestatus_server.cli.vendor_files import create_new_file, read_text
+from officestatus_server.cli.vendor_keys import (
+    emit,
+    load_signing_key,
+    load_trust_store,
+    new_license_id,
+)
+from officestatus_server.cli.vendor_upgrade import add_commands
 from officestatus_server.core.keys import (
     LicenseKey,
     LicenseKind,
     SigningKey,
-    TrustStore,
-    armour,
-    check_not_future,
     decode_unverified,
     read_key,
-    sign_key,
 )
 from officestatus_server.core.names import first_control_character
-from officestatus_server.core.versions import SERVER_MAJOR
 from officestatus_server.errors import InvalidInput, KeyRejected, LicenseServerError
-
-_PROG = "officestatus-vendor"
-_EXIT_OK = 0
-_EXIT_ERROR = 1
-_EXIT_USAGE = 2
-_EXIT_INTERRUPTED = 130
 
 # `issue` makes every kind but the evaluation extension, which needs other fields (an
 # installation and an end date, no seats) and so has its own command, `extend`, and but
@@ -55,10 +71,6 @@ _EXIT_INTERRUPTED = 130
 _ISSUE_KINDS = [
     k.value for k in LicenseKind if k not in (LicenseKind.EVALUATION_EXTENSION, LicenseKind.FREE)
 ]
-
-# date.fromisoformat also takes "20260301" and week dates; the help promises YYYY-MM-DD,
-# so accept only that and nothing a reader of the command line could misread.
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # The payload fields in the order `inspect` shows them, with their labels.
 _FIELD_LABELS = (
@@ -76,9 +88,6 @@ _FIELD_LABELS = (
     ("kid", "signing key id"),
 )
 
-# Control and format characters (line breaks, escapes, bidi overrides) and line or
-# paragraph separators: none belongs in a customer name, all can garble a screen.
-
 _Handler = Callable[[argparse.Namespace], int]
 
 
@@ -90,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         # argparse exits by itself on --help/--version (0) and on usage errors (2); turn
         # that back into a return value so that main() can be called in-process.
-        return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler: _Handler = args.handler
     try:
         return handler(args)
@@ -98,17 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         # Every refusal the key code makes carries a sentence and a reason code; print
         # both and no traceback, since these are the user's mistakes, not bugs.
         print(f"error: {exc.message} ({exc.reason})", file=sys.stderr)
-        return _EXIT_ERROR
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        return _EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all the commands."""
     parser = argparse.ArgumentParser(
-        prog=_PROG,
+        prog=PROG,
         description="Make vendor signing keys and issue OfficeStatus license keys.",
-        epilog=f"Run '{_PROG} COMMAND --help' for the options of one command.",
+        epilog=f"Run '{PROG} COMMAND --help' for the options of one command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -136,33 +145,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="issue a license key",
         description="Issue a signed license key, armoured for an e-mail.",
     )
-    _add_signing_key(issue)
-    issue.add_argument("--seats", required=True, type=_whole_number, help="number of seats")
-    _add_customer(issue)
+    add_signing_key(issue)
+    issue.add_argument("--seats", required=True, type=whole_number, help="number of seats")
+    add_customer(issue)
     issue.add_argument(
         "--kind",
         choices=_ISSUE_KINDS,
         default=LicenseKind.PURCHASED.value,
         help="what kind of license (default: %(default)s)",
     )
-    _add_major(issue)
-    _add_license_id(issue)
+    add_major(issue)
+    add_license_id(issue)
     issue.add_argument(
         "--purchase-date",
-        type=_iso_date,
+        type=iso_date,
         metavar="YYYY-MM-DD",
         help="default: today; not after the issue date",
     )
     issue.add_argument(
         "--issue-date",
-        type=_iso_date,
+        type=iso_date,
         metavar="YYYY-MM-DD",
         help="default: today; at most a day ahead of today",
     )
     issue.add_argument(
         "--upgrades", metavar="LICENSE_ID", help="the id of the license this one upgrades"
     )
-    _add_out(issue)
+    add_out(issue)
     issue.set_defaults(handler=_cmd_issue)
 
     extend = commands.add_parser(
@@ -171,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Issue an evaluation-extension key: it carries no seats and moves the "
         "end of the evaluation of one installation.",
     )
-    _add_signing_key(extend)
+    add_signing_key(extend)
     extend.add_argument(
         "--installation-id",
         required=True,
@@ -181,14 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument(
         "--until",
         required=True,
-        type=_iso_date,
+        type=iso_date,
         metavar="YYYY-MM-DD",
         help="the evaluation's new last day",
     )
-    _add_customer(extend)
-    _add_license_id(extend)
-    _add_major(extend)
-    _add_out(extend)
+    add_customer(extend)
+    add_license_id(extend)
+    add_major(extend)
+    add_out(extend)
     extend.set_defaults(handler=_cmd_extend)
 
     inspect = commands.add_parser(
@@ -213,65 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     inspect.set_defaults(handler=_cmd_inspect)
-    # Imported here: the upgrade commands use this module's helpers.
-    from officestatus_server.cli.vendor_upgrade import add_commands
-
     add_commands(commands)
     return parser
-
-
-def _add_signing_key(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--signing-key", required=True, metavar="FILE", help="the vendor private key file"
-    )
-
-
-def _add_customer(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--customer", required=True, metavar="NAME", help="the customer's name, as on the key"
-    )
-
-
-def _add_major(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--major",
-        type=_whole_number,
-        default=SERVER_MAJOR,
-        metavar="N",
-        help="the OfficeStatus major version the key is for (default: %(default)s)",
-    )
-
-
-def _add_license_id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--license-id",
-        metavar="ID",
-        help="the license's id (default: a new random one, L- and 12 hex digits)",
-    )
-
-
-def _add_out(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out", metavar="FILE", help="write the key to FILE instead of standard output"
-    )
-
-
-def _iso_date(text: str) -> date:
-    """An argparse type: a YYYY-MM-DD date, or a usage error that says so."""
-    try:
-        if _ISO_DATE.match(text):
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD")
-
-
-def _whole_number(text: str) -> int:
-    """An argparse type: a whole number (ranges are the key code's to judge)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -300,9 +252,9 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
             f"Cannot create the directory {out_dir}: {exc.strerror or exc}.",
             reason="FILE_UNWRITABLE",
         ) from None
-    _create_new_file(private_path, signing.private_text(), 0o600, exact_mode=True)
+    create_new_file(private_path, signing.private_text(), 0o600, exact_mode=True)
     try:
-        _create_new_file(public_path, signing.public_text(), 0o644, exact_mode=False)
+        create_new_file(public_path, signing.public_text(), 0o644, exact_mode=False)
     except BaseException:
         # A private key without its public half is of no use and must not linger.
         private_path.unlink(missing_ok=True)
@@ -310,16 +262,16 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     print(f"Signing key {signing.key_id!r} created.")
     print(f"  private key: {private_path}  (keep it secret: it issues licenses)")
     print(f"  public key:  {public_path}  (add it to the servers' trust store)")
-    return _EXIT_OK
+    return EXIT_OK
 
 
 def _cmd_issue(args: argparse.Namespace) -> int:
     """Sign a license key of one of the seat-carrying kinds."""
-    signing = _load_signing_key(args.signing_key)
+    signing = load_signing_key(args.signing_key)
     today = date.today()
     key = LicenseKey(
         signing_key_id=signing.key_id,
-        license_id=args.license_id or _new_license_id(),
+        license_id=args.license_id or new_license_id(),
         major_version=args.major,
         seats=args.seats,
         kind=LicenseKind(args.kind),
@@ -328,16 +280,17 @@ def _cmd_issue(args: argparse.Namespace) -> int:
         issue_date=args.issue_date or today,
         upgrades_license_id=args.upgrades,
     )
-    return _emit(key, signing, args.out)
+    emit(key, signing, args.out)
+    return EXIT_OK
 
 
 def _cmd_extend(args: argparse.Namespace) -> int:
     """Sign an evaluation extension bound to one installation."""
-    signing = _load_signing_key(args.signing_key)
+    signing = load_signing_key(args.signing_key)
     today = date.today()
     key = LicenseKey(
         signing_key_id=signing.key_id,
-        license_id=args.license_id or _new_license_id(),
+        license_id=args.license_id or new_license_id(),
         major_version=args.major,
         seats=0,
         kind=LicenseKind.EVALUATION_EXTENSION,
@@ -347,19 +300,18 @@ def _cmd_extend(args: argparse.Namespace) -> int:
         installation_id=args.installation_id.strip(),
         evaluation_until=args.until,
     )
-    return _emit(key, signing, args.out)
+    emit(key, signing, args.out)
+    return EXIT_OK
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     """Show every field of a key; verify its signature when given public keys."""
-    text = _read_text(args.file, "license key")
+    text = read_text(args.file, "license key")
     unverified = decode_unverified(text)
     compact, fields = unverified.compact, unverified.fields
     rejection: KeyRejected | None = None
     if args.trust:
-        trust = TrustStore.from_public_key_texts(
-            [_read_text(path, "public key") for path in args.trust]
-        )
+        trust = load_trust_store(args.trust)
         try:
             read_key(text, trust)
         except KeyRejected as exc:
@@ -396,16 +348,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             print(f"signature: valid (key id {key_id})")
     if rejection is not None:
         print(f"error: {rejection.message} ({rejection.reason})", file=sys.stderr)
-        return _EXIT_ERROR
-    return _EXIT_OK
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def _new_license_id() -> str:
-    """A fresh license id: 48 random bits, so a clash is vanishingly unlikely."""
-    return "L-" + secrets.token_hex(6).upper()
 
 
 def _customer(text: str) -> str:
@@ -420,36 +367,6 @@ def _customer(text: str) -> str:
             reason="CUSTOMER_INVALID",
         )
     return name
-
-
-def _load_signing_key(path: str) -> SigningKey:
-    return SigningKey.from_private_text(_read_text(path, "signing key"))
-
-
-def _emit(key: LicenseKey, signing: SigningKey, out: str | None) -> int:
-    """Sign `key`, check it reads back, and print it or write it to `out`."""
-    key_text = sign_key(key, signing.private_key)
-    # Read the key back exactly as a server would, so that a key a server would refuse
-    # never reaches a customer's inbox.
-    own = TrustStore({signing.key_id: signing.private_key.public_key()})
-    read_key(key_text, own)
-    check_not_future(key, date.today())
-    armoured = armour(key_text)
-    seats = "no seats" if not key.kind.carries_seats else f"{key.seats} seats"
-    summary = (
-        f"License {key.license_id}: {key.kind.value}, {seats}, OfficeStatus "
-        f"{key.major_version}, for {key.customer!r}, signed with {signing.key_id!r}."
-    )
-    if out is None:
-        # Standard output carries only the key, so it can be piped; the summary is for
-        # the person at the terminal.
-        sys.stdout.write(armoured)
-        print(summary, file=sys.stderr)
-    else:
-        _write_text(out, armoured, "license key")
-        print(summary)
-        print(f"Written to {out}.")
-    return _EXIT_OK
 
 
 def _ordered_fields(fields: dict[str, Any]) -> list[tuple[str, str]]:
@@ -467,73 +384,3 @@ def _show(value: object) -> str:
         # An unverified key is anybody's text: never let it print control characters.
         return value if value.isprintable() else ascii(value)
     return json.dumps(value, ensure_ascii=True)
-
-
-def _read_text(path: str, what: str) -> str:
-    """A file's text ('-' for standard input), or InvalidInput saying why not."""
-    if path == "-":
-        if sys.stdin.isatty():
-            print(f"Paste the {what}, then press Ctrl-D.", file=sys.stderr)
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(
-            f"The {what} file {path} does not exist.", reason="FILE_NOT_FOUND"
-        ) from None
-    except UnicodeDecodeError:
-        raise InvalidInput(
-            f"The {what} file {path} is not a text file.", reason="FILE_NOT_TEXT"
-        ) from None
-    except OSError as exc:
-        raise InvalidInput(
-            f"Cannot read the {what} file {path}: {exc.strerror or exc}.",
-            reason="FILE_UNREADABLE",
-        ) from None
-
-
-def _write_text(path: str, text: str, what: str) -> None:
-    try:
-        Path(path).write_text(text, encoding="ascii")
-    except OSError as exc:
-        raise InvalidInput(
-            f"Cannot write the {what} to {path}: {exc.strerror or exc}.",
-            reason="FILE_UNWRITABLE",
-        ) from None
-
-
-def _create_new_file(path: Path, text: str, mode: int, *, exact_mode: bool) -> None:
-    """Create `path` with `mode` from the start; refuse if it exists (even as a symlink).
-
-    O_CREAT|O_EXCL makes the existence check and the creation one step, so a private key
-    is never written over an existing file and is never readable by others, not even
-    for a moment.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, mode)
-    except FileExistsError:
-        raise InvalidInput(
-            f"{path} exists already; it was not overwritten.", reason="FILE_EXISTS"
-        ) from None
-    except OSError as exc:
-        raise InvalidInput(
-            f"Cannot create {path}: {exc.strerror or exc}.", reason="FILE_UNWRITABLE"
-        ) from None
-    try:
-        if exact_mode:
-            # The umask can only remove bits; set the mode exactly so the private key is
-            # 0600 whatever the umask, as the documentation promises.
-            os.fchmod(fd, mode)
-        data = memoryview(text.encode("ascii"))
-        while data:
-            data = data[os.write(fd, data) :]
-        # The key is announced as written; make sure it is on disk before that.
-        os.fsync(fd)
-    except OSError as exc:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        raise InvalidInput(
-            f"Cannot write {path}: {exc.strerror or exc}.", reason="FILE_UNWRITABLE"
-        ) from None
-    os.close(fd)

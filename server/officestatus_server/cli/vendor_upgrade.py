@@ -9,21 +9,29 @@
 
 Every claim in a customer's request is checked against the signed keys it carries: only
 what the vendor's own signature vouches for is priced. `upgrade` prices the quote again
-before it issues anything, so an edited quote file issues nothing.
+before it issues anything, so an edited quote file issues nothing. The request and the
+quote documents are read and written by `officestatus_server.core.upgrade_documents`;
+this module reads the files and prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tomllib
+from collections.abc import Iterable
 from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from officestatus.formats import UPGRADE_REQUEST_FORMAT
-from officestatus_server.cli import vendor_main as _vm
+from officestatus_server.cli.vendor_args import EXIT_OK, add_signing_key, iso_date, whole_number
+from officestatus_server.cli.vendor_files import create_new_file, read_text
+from officestatus_server.cli.vendor_keys import (
+    emit,
+    load_signing_key,
+    load_trust_store,
+    new_license_id,
+)
 from officestatus_server.core.keys import LicenseKey, LicenseKind, TrustStore
 from officestatus_server.core.legacy_keys import read_any_key, unverified_fields
 from officestatus_server.core.upgrade import (
@@ -37,10 +45,9 @@ from officestatus_server.core.upgrade import (
     policy_from_mapping,
     quote,
 )
+from officestatus_server.core.upgrade_documents import quote_json, read_quote, request_key_texts
 from officestatus_server.core.versions import SERVER_MAJOR
 from officestatus_server.errors import InvalidInput, KeyRejected
-
-QUOTE_FORMAT = "officestatus-upgrade-quote"
 
 
 def add_commands(commands: Any) -> None:
@@ -53,9 +60,9 @@ def add_commands(commands: Any) -> None:
     )
     q.add_argument("--request", metavar="FILE", help="the customer's upgrade request")
     q.add_argument("--key", action="append", default=[], metavar="FILE", help="a license key file")
-    q.add_argument("--target-major", type=_vm._whole_number, required=True, metavar="N")
-    q.add_argument("--released", type=_vm._iso_date, required=True, metavar="YYYY-MM-DD")
-    q.add_argument("--announced", type=_vm._iso_date, metavar="YYYY-MM-DD")
+    q.add_argument("--target-major", type=whole_number, required=True, metavar="N")
+    q.add_argument("--released", type=iso_date, required=True, metavar="YYYY-MM-DD")
+    q.add_argument("--announced", type=iso_date, metavar="YYYY-MM-DD")
     _add_trust_and_policy(q)
     q.add_argument("--out", metavar="FILE", help="also write the quote, for `upgrade`")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -69,15 +76,15 @@ def add_commands(commands: Any) -> None:
         "where it was free.",
     )
     u.add_argument("--quote", required=True, metavar="FILE", help="from `quote --out`")
-    _vm._add_signing_key(u)
+    add_signing_key(u)
     _add_trust_and_policy(u)
     u.add_argument("--out-dir", metavar="DIR", help="write each key to DIR/ID.key")
     u.set_defaults(handler=_cmd_upgrade)
 
     p = commands.add_parser("price", help="price a new license, with the discounts of the policy")
-    p.add_argument("--seats", type=_vm._whole_number, default=1)
+    p.add_argument("--seats", type=whole_number, default=1)
     p.add_argument("--site", action="store_true", help="a site license")
-    p.add_argument("--major", type=_vm._whole_number, default=SERVER_MAJOR)
+    p.add_argument("--major", type=whole_number, default=SERVER_MAJOR)
     p.add_argument("--segment", choices=("nonprofit", "education", "government"))
     p.add_argument("--crossgrade", action="store_true", help="from a competing product")
     p.add_argument("--policy", metavar="FILE", help="the policy (default: the built-in one)")
@@ -100,7 +107,7 @@ def load_policy(path: str | None) -> Policy:
     if path is None:
         text = resources.files("officestatus_server").joinpath("vendor_policy.toml").read_text()
     else:
-        text = _vm._read_text(path, "policy")
+        text = read_text(path, "policy")
     try:
         return policy_from_mapping(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
@@ -154,30 +161,16 @@ def _date_or_min(value: object) -> date:
 
 
 def _key_texts(args: argparse.Namespace) -> list[str]:
-    texts = [_vm._read_text(path, "license key") for path in args.key]
+    texts = [read_text(path, "license key") for path in args.key]
     if args.request:
-        try:
-            request = json.loads(_vm._read_text(args.request, "upgrade request"))
-            if request.get("format") != UPGRADE_REQUEST_FORMAT:
-                raise ValueError("not an upgrade request")
-            texts += [str(lic["key"]) for lic in request["licenses"] if lic.get("key")]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InvalidInput(
-                f"{args.request} is not an OfficeStatus upgrade request ({exc}); ask the "
-                "customer for the file `officestatus-admin upgrade-request` writes.",
-                reason="REQUEST_INVALID",
-            ) from None
+        texts += request_key_texts(read_text(args.request, "upgrade request"), args.request)
     if not texts:
         raise InvalidInput("Give --request or at least one --key.", reason="NOTHING_TO_QUOTE")
     return texts
 
 
-def _trust(paths: list[str]) -> TrustStore:
-    return TrustStore.from_public_key_texts([_vm._read_text(p, "public key") for p in paths])
-
-
 def _price_quote(
-    texts: list[str], target: TargetRelease, policy: Policy, trust: TrustStore
+    texts: Iterable[str], target: TargetRelease, policy: Policy, trust: TrustStore
 ) -> tuple[Quote, dict[str, str]]:
     holdings: list[Holding] = []
     key_of: dict[str, str] = {}
@@ -187,39 +180,6 @@ def _price_quote(
         if holding.verified:
             key_of.setdefault(holding.license_id, compact)
     return quote(holdings, target, policy), key_of
-
-
-def _quote_document(result: Quote, key_of: dict[str, str]) -> dict[str, Any]:
-    target = result.target
-    return {
-        "format": QUOTE_FORMAT,
-        "version": 1,
-        "target": {
-            "major": target.major,
-            "released": target.released.isoformat(),
-            "announced": target.announced.isoformat() if target.announced else None,
-        },
-        "currency": result.currency,
-        "total": str(result.total),
-        "lines": [_line_document(line, key_of) for line in result.lines],
-    }
-
-
-def _line_document(line: QuoteLine, key_of: dict[str, str]) -> dict[str, Any]:
-    h = line.holding
-    return {
-        "license_id": h.license_id,
-        "kind": h.kind.value,
-        "seats": h.seats,
-        "major": h.major,
-        "customer": h.customer,
-        "purchase_date": h.purchase_date.isoformat() if h.verified else None,
-        "verified": h.verified,
-        "outcome": line.outcome.value,
-        "price": str(line.price),
-        "rule": line.rule,
-        "key": key_of.get(h.license_id),
-    }
 
 
 def _quote_text(result: Quote) -> str:
@@ -254,48 +214,28 @@ def _quote_text(result: Quote) -> str:
 def _cmd_quote(args: argparse.Namespace) -> int:
     target = TargetRelease(args.target_major, args.released, args.announced)
     result, key_of = _price_quote(
-        _key_texts(args), target, load_policy(args.policy), _trust(args.trust)
+        _key_texts(args), target, load_policy(args.policy), load_trust_store(args.trust)
     )
-    document = _quote_document(result, key_of)
+    document = quote_json(result, key_of)
     if args.out:
-        _vm._create_new_file(
-            Path(args.out), json.dumps(document, indent=2) + "\n", 0o644, exact_mode=False
-        )
-    print(json.dumps(document, indent=2) if args.json else _quote_text(result))
-    return _vm._EXIT_OK
+        create_new_file(Path(args.out), document + "\n", 0o644, exact_mode=False)
+    print(document if args.json else _quote_text(result))
+    return EXIT_OK
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
-    try:
-        document = json.loads(_vm._read_text(args.quote, "quote"))
-        if document.get("format") != QUOTE_FORMAT:
-            raise ValueError("not a quote")
-        raw_target = document["target"]
-        target = TargetRelease(
-            int(raw_target["major"]),
-            date.fromisoformat(raw_target["released"]),
-            date.fromisoformat(raw_target["announced"]) if raw_target["announced"] else None,
-        )
-        texts = [str(line["key"]) for line in document["lines"] if line.get("key")]
-        quoted = {
-            line["license_id"]: (line["outcome"], line["price"]) for line in document["lines"]
-        }
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InvalidInput(
-            f"{args.quote} is not a quote from `officestatus-vendor quote --out` ({exc}).",
-            reason="QUOTE_INVALID",
-        ) from None
-    result, _ = _price_quote(texts, target, load_policy(args.policy), _trust(args.trust))
-    priced = {
-        line.holding.license_id: (line.outcome.value, str(line.price)) for line in result.lines
-    }
-    if any(quoted.get(lid) != value for lid, value in priced.items()):
+    quoted = read_quote(read_text(args.quote, "quote"), args.quote)
+    target = quoted.target
+    result, _ = _price_quote(
+        quoted.key_texts, target, load_policy(args.policy), load_trust_store(args.trust)
+    )
+    if not quoted.matches(result):
         raise InvalidInput(
             "The quote file does not match what the policy says for its keys now (edited, "
             "or the policy changed): quote again.",
             reason="QUOTE_MISMATCH",
         )
-    signing = _vm._load_signing_key(args.signing_key)
+    signing = load_signing_key(args.signing_key)
     issued = 0
     for line in result.lines:
         if not line.outcome.upgrades:
@@ -303,13 +243,13 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
             continue
         key = upgrade_key(line, target, signing.key_id, date.today())
         out = str(Path(args.out_dir) / f"{key.license_id}.key") if args.out_dir else None
-        _vm._emit(key, signing, out)
+        emit(key, signing, out)
         issued += 1
     print(
         f"Issued {issued} upgrade keys for OfficeStatus {target.major}; total {result.total} "
         f"{result.currency}."
     )
-    return _vm._EXIT_OK
+    return EXIT_OK
 
 
 def upgrade_key(
@@ -324,7 +264,7 @@ def upgrade_key(
         kind = LicenseKind.SITE if old.kind is LicenseKind.SITE else LicenseKind.PURCHASED
     new_id = f"{old.license_id}-U{target.major}"
     if len(new_id) > 64:
-        new_id = _vm._new_license_id()
+        new_id = new_license_id()
     return LicenseKey(
         signing_key_id=signing_key_id,
         license_id=new_id,
@@ -350,7 +290,7 @@ def _cmd_price(args: argparse.Namespace) -> int:
     )
     what = "a site license" if args.site else f"{args.seats} seats"
     print(f"OfficeStatus {args.major}, {what}: {price} {policy.currency} ({rule})")
-    return _vm._EXIT_OK
+    return EXIT_OK
 
 
 __all__ = ["add_commands", "holding_of", "load_policy", "upgrade_key"]
