@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from officestatus_server.core import plans
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
-from officestatus_server.core.keys import TrustStore, read_key
+from officestatus_server.core.keys import TrustStore
 from officestatus_server.core.legacy_keys import read_any_key
 from officestatus_server.core.login import Decision, Rule, answer, decide_login, standing
 from officestatus_server.core.model import Change, ClockSetBack, InstalledLicense, User
@@ -390,7 +390,7 @@ class LicenseService:
     async def install_license(self, key_text: str) -> InstalledLicense:
         """Verify and install a license key."""
         try:
-            key, compact = read_key(key_text, self._trust)
+            key, compact = read_any_key(key_text, self._trust)
             change = await self._change(lambda r, now: plans.plan_install(r, key, compact, now))
         except LicenseServerError as exc:
             log.warning("license install refused: %s (%s)", exc.message, exc.reason)

@@ -17,6 +17,7 @@ import base64
 import binascii
 import re
 from datetime import date
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
@@ -25,6 +26,7 @@ from officestatus_server.core.keys import (
     LicenseKey,
     LicenseKind,
     TrustStore,
+    decode_unverified,
     normalise_key_text,
     read_key,
 )
@@ -111,6 +113,45 @@ def _fields(payload: bytes) -> dict[str, str]:
     return dict(pairs)
 
 
+def read_any_key(text: str, trust: TrustStore) -> tuple[LicenseKey, str]:
+    """Verify and read a key of either format, a 6.x ``OSLK1.`` key or a 3.x-5.x ``OSK-``
+    key; returns it with its normalised one-line text (what is stored and sent on).
+
+    The one entry point wherever a key may be of an older release: installing, verifying
+    a stored key at every start, the upgrade preview and the vendor's quote. Raises
+    KeyRejected as `read_key` and `read_legacy_key` do.
+    """
+    compact = normalise_key_text(text)
+    if is_legacy(compact):
+        return read_legacy_key(compact, trust), compact
+    return read_key(compact, trust)
+
+
+def unverified_fields(text: str) -> dict[str, Any]:
+    """A key's fields, read but NOT verified, named as in a 6.x key's payload (``lid``,
+    ``major``, ``seats``, ``kind``, ``customer``, ``purchased``), for saying what a key that
+    does not verify claims to be. Empty when not even that can be read."""
+    try:
+        compact = normalise_key_text(text)
+        if not is_legacy(compact):
+            return decode_unverified(compact).fields
+        payload_b32, _, _ = compact[len(PREFIX) :].partition("-")
+        fields = _fields(_base32(payload_b32, "content"))
+    except KeyRejected:
+        return {}
+    claimed: dict[str, Any] = {
+        "kid": fields["kid"],
+        "lid": fields["id"],
+        "kind": _KINDS[fields["kind"]].value if fields["kind"] in _KINDS else fields["kind"],
+        "customer": fields["customer"],
+        "purchased": fields["purchased"],
+    }
+    for name in ("major", "seats"):
+        if fields[name].isdigit():
+            claimed[name] = int(fields[name])
+    return claimed
+
+
 def read_legacy_key(compact: str, trust: TrustStore) -> LicenseKey:
     """Verify and read a 3.x-5.x key (its one-line text). The signature is checked before
     anything in the payload is believed but the signer's key id.
@@ -178,12 +219,3 @@ def read_legacy_key(compact: str, trust: TrustStore) -> LicenseKey:
         installation_id=fields.get("installation"),
         evaluation_until=until,
     )
-
-
-def read_any_key(text: str, trust: TrustStore) -> tuple[LicenseKey, str]:
-    """Verify and read a key of either format (6.x `OSLK1.`, or 3.x-5.x `OSK-`); returns
-    it with its one-line text."""
-    compact = normalise_key_text(text)
-    if is_legacy(compact):
-        return read_legacy_key(compact, trust), compact
-    return read_key(text, trust)
