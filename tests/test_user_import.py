@@ -23,7 +23,11 @@ from officestatus_client import (
 )
 from officestatus_client._user_import import UsersFileError, names_in, read_users_csv
 from officestatus_client.admin_cli import run
-from tests.support import RunningServer
+from officestatus_server.core.names import name_key
+from officestatus_server.core.user_plans import ImportedUser, plan_import_users, plan_remove_users
+from officestatus_server.errors import LicenseServerError, NotFound, PreconditionFailed
+from tests.core_support import add, at, licensed
+from tests.support import RunningServer, Vendor
 
 # As osexport.exe writes it: Windows-1252, CRLF, no byte order mark, CSV quoting.
 EXPORT_2X = (
@@ -330,3 +334,70 @@ def test_names_in_a_windows_1252_list(tmp_path: Path) -> None:
     assert names_in(path, "Name\r\nJosé\r\n#x\r\n".encode("cp1252")) == ["José"]
     # Only the first line can be a header: a user called "name" later on is a user.
     assert names_in(path, b"ann\nname\n") == ["ann", "name"]
+
+
+# --- the core rules (pure: a registry and `now` in, a change or a refusal out) ----------
+
+
+IMPORT_CASES = [
+    # (seats installed, users there already and enabled, the import, refusal reason or None)
+    pytest.param((), [], [("a", True), ("b", True)], None, id="evaluation-no-limit"),
+    pytest.param((3,), ["x"], [("a", True), ("b", True), ("c", False)], None, id="fits"),
+    pytest.param(
+        (3,), ["x"], [("a", True), ("b", True), ("c", True)], "SEATS_EXHAUSTED", id="one-over"
+    ),
+    pytest.param((3,), [], [("a", False), ("b", False)], None, id="all-disabled"),
+    pytest.param((1,), ["x"], [("a", False), ("b", False)], None, id="disabled-need-no-seats"),
+    pytest.param((3,), ["x"], [("X", False)], "USER_EXISTS", id="exists"),
+    pytest.param((3,), [], [("a", True), ("A ", False)], "USER_NAME_DUPLICATE", id="duplicate"),
+    pytest.param((3,), [], [], "USER_NAMES_EMPTY", id="empty"),
+    pytest.param((3,), [], [("a\x00", True)], "USER_NAME_INVALID_CHARACTER", id="bad-name"),
+]
+
+
+@pytest.mark.parametrize(("seats", "there", "imported", "refusal"), IMPORT_CASES)
+def test_plan_import_users(
+    vendor: Vendor,
+    seats: tuple[int, ...],
+    there: list[str],
+    imported: list[tuple[str, bool]],
+    refusal: str | None,
+) -> None:
+    registry = add(licensed(vendor, *seats), there, at(2)) if there else licensed(vendor, *seats)
+    rows = [ImportedUser(n, e) for n, e in imported]
+    if refusal is not None:
+        with pytest.raises(LicenseServerError) as caught:
+            plan_import_users(registry, rows, at(3))
+        assert caught.value.reason == refusal
+        return
+    change = plan_import_users(registry, rows, at(3))
+    after = registry.apply(change)
+    assert change.audit is not None
+    assert change.audit.action == "users.import"
+    assert len(after.users) == len(registry.users) + len(imported)
+    assert after.enabled_count() == registry.enabled_count() + sum(e for _, e in imported)
+    # The enabled ones follow those enabled before, in the order of the import.
+    new_enabled = [name_key(n) for n, e in imported if e]
+    assert list(after.enabled_order[registry.enabled_count() :]) == new_enabled
+
+
+def test_plan_remove_users_frees_the_seats_of_forced_removals(vendor: Vendor) -> None:
+    registry = add(licensed(vendor, 2), ["a", "b"], at(2))
+    registry = add(registry, ["c"], at(2), enable=False)
+    with pytest.raises(PreconditionFailed) as caught:
+        plan_remove_users(registry, ["c", "a"], False, at(3))
+    assert caught.value.reason == "USER_ENABLED"
+    with pytest.raises(NotFound):
+        plan_remove_users(registry, ["c", "zed"], True, at(3))
+
+    change = plan_remove_users(registry, ["A", "c"], True, at(3))
+    after = registry.apply(change)
+    assert change.remove_users == ("a", "c")
+    assert change.audit is not None
+    assert change.audit.result == (
+        "removed 2 users (1 enabled: forced, disabled first); 1 of 2 seats in use"
+    )
+    assert sorted(after.users) == ["B"]
+    assert (after.enabled_count(), after.enabled_order) == (1, ("B",))
+    # A seat is free again.
+    assert add(after, ["d"], at(4)).enabled_count() == 2
