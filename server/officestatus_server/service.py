@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from officestatus_server.core import plans
+from officestatus_server.core import plans, user_plans
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
 from officestatus_server.core.keys import TrustStore
@@ -38,6 +38,7 @@ from officestatus_server.core.sessions import (
 from officestatus_server.core.status import StatusView, status_view
 from officestatus_server.core.takeover import Takeover, TookOver
 from officestatus_server.core.upgrade import Preview, preview_upgrade
+from officestatus_server.core.user_plans import ImportedUser
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
 from officestatus_server.errors import (
     InvalidInput,
@@ -424,6 +425,25 @@ class LicenseService:
         """Disable users: their seats are free at once."""
         change = await self._change(lambda r, now: plans.plan_disable(r, names, now))
         return self._touched(change)
+
+    async def import_users(self, imported: list[ImportedUser]) -> list[User]:
+        """Add users and enable those marked enabled, in one change (all or none)."""
+        change = await self._change(lambda r, now: user_plans.plan_import_users(r, imported, now))
+        return self._touched(change)
+
+    async def remove_users(self, names: list[str], force: bool) -> list[User]:
+        """Remove users (all or none); an enabled one only when forced. Returns them as
+        they were before."""
+        removed: list[User] = []
+
+        def plan(registry: Registry, now: datetime) -> Change:
+            change = user_plans.plan_remove_users(registry, names, force, now)
+            # Read under the change lock, from the registry the removal is planned on.
+            removed.extend(registry.users[name_key(n)] for n in change.remove_users)
+            return change
+
+        await self._change(plan)
+        return removed
 
     def _touched(self, change: Change) -> list[User]:
         return [self.registry.users[name_key(n)] for n in change.touched]

@@ -87,6 +87,8 @@ class Change:
     remove_licenses: tuple[str, ...] = ()
     # Inserted or replaced, matched case-insensitively by name.
     put_users: tuple[User, ...] = ()
+    # Deleted, matched case-insensitively by name (before put_users are written).
+    remove_users: tuple[str, ...] = ()
     evaluation_ended_at: datetime | None = None
     # The latest time the server has seen, and the first time the clock was found set
     # back (with the time it was set back from).

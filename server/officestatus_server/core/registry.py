@@ -252,6 +252,9 @@ class Registry:
             licenses = tuple(lic for lic in licenses if lic.license_id not in removed)
         users = dict(self.users)
         enabled, last_seq = self.enabled_total, self.last_seq
+        for name in change.remove_users:
+            gone = users.pop(name_key(name), None)
+            enabled -= int(gone is not None and gone.enabled)
         for user in change.put_users:
             key = name_key(user.name)
             before = users.get(key)

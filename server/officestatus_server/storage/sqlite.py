@@ -423,6 +423,11 @@ class SqliteStore:
                 "INSERT INTO licenses (license_id, key_text, installed_at) VALUES (?, ?, ?)",
                 [(x.license_id, x.key_text, _ts(x.installed_at)) for x in change.add_licenses],
             )
+        if change.remove_users:
+            await conn.executemany(
+                "DELETE FROM users WHERE name_key = ?",
+                [(name_key(n),) for n in change.remove_users],
+            )
         if change.put_users:
             await conn.executemany(
                 """INSERT INTO users (name_key, name, enabled, created_at, enabled_at, enable_seq)
