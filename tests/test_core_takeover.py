@@ -140,3 +140,58 @@ def test_the_id_is_kept_the_evaluation_begins_now_and_the_audit_follows(tmp_path
     assert [a.action for a in plan.audit] == ["4.x user.add", "4.x license.add", "takeover"]
     assert plan.audit[-1].result == plan.summary
     assert "4.x installation 11111111" in plan.summary
+
+
+@pytest.mark.parametrize("release", [3, 4, 5])
+def test_keys_of_every_kind_of_each_release(tmp_path: Path, release: int) -> None:
+    vendor = LegacyVendor()
+    earlier = release - 1
+    # A 4.x or 5.x server may hold a key of the release before (kept from its own upgrade);
+    # a 3.x upgrade key names a 2.x serial number, which no server holds as a key.
+    older = [vendor.key(f"L{earlier}-OLD", major=earlier, seats=5)] if release > 3 else []
+    keys = [
+        vendor.key(f"L{release}-P", major=release, seats=25),
+        vendor.key(f"L{release}-P", major=release, seats=25, issued="2024-02-02"),  # duplicate
+        vendor.key(f"L{release}-S", major=release, kind="site", seats=200),
+        vendor.key(f"L{release}-F", major=release, kind="free", seats=1),
+        *older,
+        vendor.key(f"L{release}-U", major=release, seats=5, upgrades=f"L{earlier}-OLD"),
+        flip_one_byte(vendor.key(f"L{release}-X", major=release, seats=99)),
+        LegacyVendor(kid="someone-else").key(f"L{release}-Y", major=release, seats=99),
+    ]
+    extensions = (
+        []
+        if release == 3
+        else [
+            vendor.key(
+                "E-1",
+                major=release,
+                kind="extension",
+                seats=0,
+                installation="6f1c1e0a-3b7e-4c55-9a57-2c1d8f0e4b21",
+                until="2021-05-01",
+            )
+        ]
+    )
+    old = LegacyInstallation(release=release, licenses=keys, extensions=extensions)
+    plan = _plan(tmp_path, old, vendor)
+    carried = {lic.license_id: lic.key for lic in plan.licenses}
+    assert sorted(carried) == sorted(
+        [f"L{release}-P", f"L{release}-S", f"L{release}-F", f"L{release}-U"]
+        + ([f"L{earlier}-OLD"] if older else [])
+    )
+    assert all(key is not None and key.major_version == int(lid[1]) for lid, key in carried.items())
+    u = carried[f"L{release}-U"]
+    assert u is not None
+    assert u.upgrades_license_id == f"L{earlier}-OLD"
+    lines = [i.line() for i in plan.items if i.kind in ("license", "extension")]
+    assert f"license L{release}-P: merged (a duplicate key of the same license)" in lines
+    assert (
+        f"license L{release}-F: taken over ({release}.x, 1 seat, free; does not count on 6.x)"
+        in (lines)
+    )
+    left_out = [i for i in plan.items if i.outcome == LEFT_OUT and i.kind == "license"]
+    assert len(left_out) == 2
+    ext = [i for i in plan.items if i.kind == "extension"]
+    assert len(ext) == len(extensions)
+    assert all(i.outcome == LEFT_OUT and "history only" in i.detail for i in ext)

@@ -30,6 +30,7 @@ from officestatus_server.core.keys import LicenseKey
 from officestatus_server.core.legacy import LegacyServer, LegacyUser
 from officestatus_server.core.model import AuditEntry, Installation, InstalledLicense, User
 from officestatus_server.core.names import clean_name, name_key
+from officestatus_server.core.texts import count, short
 from officestatus_server.errors import InvalidInput, KeyRejected
 
 MISSED_HEARTBEATS = 3
@@ -198,7 +199,7 @@ def _licenses(
         try:
             key = read(text)
         except KeyRejected as exc:
-            items.append(Item("license", _short(text), LEFT_OUT, exc.message))
+            items.append(Item("license", short(text, 20), LEFT_OUT, exc.message))
             continue
         if key.license_id in carried:
             items.append(
@@ -212,12 +213,12 @@ def _licenses(
                 "license",
                 key.license_id,
                 TAKEN,
-                f"{key.major_version}.x, {key.seats} seats, {key.kind.value}{counts}",
+                f"{key.major_version}.x, {count(key.seats, 'seat')}, {key.kind.value}{counts}",
             )
         )
     for text in old.extension_keys:
         items.append(
-            Item("extension", _short(text), LEFT_OUT, "evaluation extensions are history only")
+            Item("extension", short(text, 20), LEFT_OUT, "evaluation extensions are history only")
         )
     return list(carried.values())
 
@@ -244,10 +245,6 @@ def _sessions(
     if carried:
         items.append(Item("session", f"{len(carried)} live", TAKEN, "they keep heartbeating"))
     return carried
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 24 else text[:20] + "…"
 
 
 def plan_takeover(old: LegacyServer, read: KeyReader, source: str, now: datetime) -> Takeover:
