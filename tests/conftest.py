@@ -11,6 +11,16 @@ from officestatus_client import AdminClient
 from tests.support import FakeClock, RunningServer, Vendor
 
 
+@pytest.fixture(autouse=True)
+def no_old_installation_at_the_default_location(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Servers started by the tests never look at the old releases' real default
+    location (/var/lib/officestatus): what is there on this machine is not the test's."""
+    empty = tmp_path_factory.mktemp("no-old-server")
+    monkeypatch.setenv("OFFICESTATUS_LEGACY_DATA_DIR", str(empty))
+
+
 @pytest.fixture
 def vendor() -> Vendor:
     """A vendor with a fresh signing key."""

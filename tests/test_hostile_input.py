@@ -96,7 +96,15 @@ TRUNCATIONS_PER_RPC = 64  # at most this many evenly spaced cut points of a vali
 # The admin RPCs that change stored data when they succeed. Any other RPC that succeeds
 # must leave the database as it was; a new RPC that writes belongs here.
 ADMIN_MUTATIONS = frozenset(
-    {"InstallLicense", "RemoveLicense", "AddUsers", "EnableUsers", "DisableUsers"}
+    {
+        "InstallLicense",
+        "RemoveLicense",
+        "AddUsers",
+        "EnableUsers",
+        "DisableUsers",
+        "ImportUsers",
+        "RemoveUsers",
+    }
 )
 
 USER = "alice"  # enabled in every seeded server: the "normal Login" at the end of a test
@@ -183,6 +191,11 @@ def valid_request(target: Rpc, seed: Seed) -> Message:
         "AdminService.EnableUsers": lambda: admin_pb.EnableUsersRequest(user_names=["carol"]),
         "AdminService.DisableUsers": lambda: admin_pb.DisableUsersRequest(user_names=["bob"]),
         "AdminService.ListAudit": lambda: admin_pb.ListAuditRequest(limit=5),
+        "AdminService.ImportUsers": lambda: admin_pb.ImportUsersRequest(
+            users=[admin_pb.ImportedUser(name="frank", enabled=True)]
+        ),
+        # carol, disabled: alice keeps her account whatever a mutation makes of it.
+        "AdminService.RemoveUsers": lambda: admin_pb.RemoveUsersRequest(user_names=["carol"]),
     }
     if str(target) in known:
         return known[str(target)]()

@@ -144,6 +144,24 @@ async def test_a_commit_is_written_whole_and_read_back(store_factory: StoreFacto
     assert [a.entry.action for a in audit] == ["two", "one"]
 
 
+async def test_removed_users_are_gone_whatever_the_case_of_their_name(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    ann, bo = User("Ann", True, NOW, NOW, 1), User("bo", False, NOW)
+    await store.commit(Change(audit=_audit("add"), put_users=(ann, bo, User("cy", False, NOW))))
+    await store.commit(Change(audit=_audit("remove"), remove_users=("ANN", "cy")))
+    await store.close()
+
+    store = store_factory()
+    stored = await store.open(NOW)
+    audit = await store.audit(10)
+    await store.close()
+    assert stored.users == (bo,)
+    assert [a.entry.action for a in audit] == ["remove", "add"]
+
+
 async def test_stored_licenses_and_users_are_read_back_as_written(
     store_factory: StoreFactory,
 ) -> None:

@@ -244,6 +244,28 @@ class AdminClient(_Client):
         )
         return [_convert.user(u) for u in reply.users], _convert.status(reply.status)
 
+    async def import_users(self, users: Iterable[tuple[str, bool]]) -> tuple[list[User], Status]:
+        """Add users, each `(name, enabled)`, in one change: all or none, refused whole
+        when the enabled ones do not fit the seats; they take seats in the order given."""
+        request = admin_pb.ImportUsersRequest(
+            users=[admin_pb.ImportedUser(name=name, enabled=enabled) for name, enabled in users]
+        )
+        reply = await self._transport.call(
+            self._stub.ImportUsers, request, admin_pb.ImportUsersResponse
+        )
+        return [_convert.user(u) for u in reply.users], _convert.status(reply.status)
+
+    async def remove_users(
+        self, names: Iterable[str], force: bool = False
+    ) -> tuple[list[User], Status]:
+        """Remove users (all or none); `force` removes enabled ones too. Returns the
+        removed users as they were."""
+        request = admin_pb.RemoveUsersRequest(user_names=_names(names), force=force)
+        reply = await self._transport.call(
+            self._stub.RemoveUsers, request, admin_pb.RemoveUsersResponse
+        )
+        return [_convert.user(u) for u in reply.users], _convert.status(reply.status)
+
     async def list_users(self) -> list[User]:
         """Every user, enabled or not."""
         reply = await self._transport.call(

@@ -25,6 +25,7 @@ from officestatus_client._errors import AuthenticationError, OfficeStatusError, 
 from officestatus_client._models import TlsConfig
 from officestatus_client._transport import DEFAULT_TIMEOUT
 from officestatus_client._upgrade_request import upgrade_request
+from officestatus_client._user_import import UsersFile, UsersFileError, names_in, read_users_csv
 
 ADDRESS_ENV = "OFFICESTATUS_ADDRESS"
 
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.set_defaults(run=_license_remove)
     lic_cmds.add_parser("list", help="list installed licenses").set_defaults(run=_license_list)
 
-    user = commands.add_parser("user", help="add, enable, disable or list users")
+    user = commands.add_parser("user", help="add, import, enable, disable, remove or list users")
     user_cmds = user.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, help_text, run in (
         ("add", "add users", _user_add),
@@ -114,6 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "add":
             sub.add_argument("--enable", action="store_true", help="enable them as well")
         sub.set_defaults(run=run)
+    remove_users = user_cmds.add_parser("remove", help="remove users (all or none)")
+    remove_users.add_argument("names", nargs="*", metavar="NAME")
+    remove_users.add_argument(
+        "--from-file", type=Path, metavar="F", help="also the names in F, one a line"
+    )
+    remove_users.add_argument(
+        "--force", action="store_true", help="remove enabled users too (disabled first)"
+    )
+    remove_users.set_defaults(run=_user_remove)
+    import_users = user_cmds.add_parser(
+        "import",
+        help="add the users of a 2.x users.csv (UserName,Enabled) and enable those marked Y, "
+        "in one change",
+    )
+    import_users.add_argument("users_csv", metavar="FILE", type=Path, help="the users.csv")
+    import_users.set_defaults(run=_user_import)
     user_cmds.add_parser("list", help="list users").set_defaults(run=_user_list)
 
     commands.add_parser("status", help="show the licensing state").set_defaults(run=_status)
@@ -211,6 +228,26 @@ async def _user_disable(args: argparse.Namespace, client: AdminClient) -> str:
     return _render.users_changed_text("Disabled", users, status)
 
 
+async def _user_remove(args: argparse.Namespace, client: AdminClient) -> str:
+    users, status = await client.remove_users(args.user_names, force=args.force)
+    if args.json:
+        return _render.to_json({"users": users, "status": status})
+    return _render.users_changed_text("Removed", users, status)
+
+
+async def _user_import(args: argparse.Namespace, client: AdminClient) -> str:
+    read: UsersFile = args.users_file
+    users, status = await client.import_users(read.pairs())
+    if args.json:
+        return _render.to_json({"encoding": read.encoding, "users": users, "status": status})
+    return (
+        f"Read {read.path} as {read.encoding}: {len(read.rows)} users, "
+        f"{read.enabled} marked enabled.\n"
+        f"Imported {len(users)} users ({sum(1 for u in users if u.enabled)} enabled).\n"
+        f"{status.summary}"
+    )
+
+
 async def _user_list(args: argparse.Namespace, client: AdminClient) -> str:
     users = await client.list_users()
     return _render.to_json(users) if args.json else _render.users_text(users)
@@ -287,6 +324,11 @@ def _read_input(args: argparse.Namespace) -> None:
         args.key_text = _read_text(args.file)
     if hasattr(args, "names"):
         args.user_names = _names(args)
+    if getattr(args, "users_csv", None) is not None:
+        try:
+            args.users_file = read_users_csv(args.users_csv)
+        except UsersFileError as exc:
+            raise UsageError(str(exc)) from None
     for target in (getattr(args, "target", None), getattr(args, "out", None)):
         if target is not None and target.exists():
             raise UsageError(f"{target} exists already; name a new file")
@@ -303,11 +345,17 @@ def _read_text(name: str) -> str:
 
 
 def _names(args: argparse.Namespace) -> list[str]:
-    """The names on the command line, then those in --from-file (blank lines skipped)."""
+    """The names on the command line, then those in --from-file (one a line; blank lines,
+    # comments and a header line skipped)."""
     names = [str(n) for n in args.names]
     if args.from_file is not None:
-        text = _read_text(str(args.from_file))
-        names.extend(line.strip() for line in text.splitlines() if line.strip())
+        path: Path = args.from_file
+        try:
+            names.extend(names_in(path, path.read_bytes()))
+        except OSError as err:
+            raise UsageError(f"cannot read {path}: {_os_reason(err)}") from None
+        except UsersFileError as exc:
+            raise UsageError(str(exc)) from None
     if not names:
         raise UsageError("name at least one user, or give --from-file with names in it")
     return names

@@ -18,11 +18,14 @@ from google.protobuf.internal import api_implementation
 
 from officestatus_server.config import ServerConfig
 from officestatus_server.core.keys import TrustStore
+from officestatus_server.core.takeover import Takeover
 from officestatus_server.datadir import InstanceLock, refuse_orphans, traces, unusable_files
 from officestatus_server.errors import InvalidInput, LicenseServerError, PreconditionFailed
 from officestatus_server.rpc.server import GrpcServer, Limits, server_credentials
 from officestatus_server.service import Clock, LicenseService, Monotonic, utc_now
 from officestatus_server.storage.sqlite import SqliteStore
+from officestatus_server.takeover.find import find_old_installation
+from officestatus_server.takeover.find import plan as plan_takeover_of
 
 log = logging.getLogger("officestatus.server")
 
@@ -124,13 +127,36 @@ class ServerApp:
             monotonic=monotonic,
             max_sessions_per_user=config.max_sessions_per_user,
             max_sessions=config.max_sessions,
+            heartbeat_configured=config.heartbeat_configured,
         )
+        self._trust = self.service.trust
+        self._clock = clock
+        # Where the client service listens: the configured address, or the old server's
+        # when this installation took one over and none was configured.
+        self.listen = config.listen
         self.token = ""
         self._lock = InstanceLock(config.data_dir)
         self._servers: list[GrpcServer] = []
         self.port = 0
         # The admin service's port when it listens apart (else the same as `port`).
         self.admin_port = 0
+
+    def takeover(self) -> Takeover | None:
+        """At a first start (no database yet), the takeover of the older installation
+        found, planned and checked; None when there is none or the database exists."""
+        config = self.config
+        if config.database_path.exists():
+            if config.upgrade_from is not None:
+                log.warning(
+                    "--upgrade-from %s ignored: this server has its own database already, "
+                    "which a takeover never overwrites",
+                    config.upgrade_from,
+                )
+            return None
+        directory = find_old_installation(config)
+        if directory is None:
+            return None
+        return plan_takeover_of(directory, self._trust, self._clock())
 
     async def start(self) -> int:
         """Load the state and start serving; returns the client service's port."""
@@ -146,8 +172,9 @@ class ServerApp:
         try:
             found = traces(config.data_dir, config.database_path, config.token_path)
             refuse_orphans(found)
+            seed = self.takeover()
             try:
-                await self.service.start()
+                await self.service.start(seed)
             except LicenseServerError as exc:
                 raise _with_unusable_files(exc, config.data_dir) from exc
         except BaseException:
@@ -172,16 +199,19 @@ class ServerApp:
                 )
             limits = Limits(max_connections=connections, idle_seconds=config.idle_seconds)
             # grpc.aio servers are made here, inside the running loop they belong to.
+            took_over = self.service.took_over
+            if took_over is not None and not config.listen_configured:
+                self.listen = took_over.listen
             main = GrpcServer(self.service, self.token, admin=not apart, limits=limits)
             self._servers = [main]
-            self.port = self.admin_port = main.listen(config.listen, credentials)
+            self.port = self.admin_port = main.listen(self.listen, credentials)
             if config.admin_listen is not None:
                 admin = GrpcServer(self.service, self.token, seat=False, limits=limits)
                 self._servers.append(admin)
                 self.admin_port = admin.listen(config.admin_listen, credentials)
             for server in self._servers:
                 await server.start()
-            host = config.listen.rsplit(":", 1)[0]
+            host = self.listen.rsplit(":", 1)[0]
             self._lock.announce(f"{host}:{self.port}")
             # The loaded state lives as long as the server: keep it out of the garbage
             # collector's full passes, which would otherwise stall logins for tens of ms.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ VENDOR_KEYS_DIR_NAME = "vendor-keys"
 # three missed heartbeats, so the bounds keep a session between 15 seconds and 3 hours.
 HEARTBEAT_SECONDS_MIN = 5
 HEARTBEAT_SECONDS_MAX = 3600
+UPGRADE_FROM_ENV = "OFFICESTATUS_UPGRADE_FROM"
+LEGACY_DATA_DIR_ENV = "OFFICESTATUS_LEGACY_DATA_DIR"
 MAX_CONNECTIONS_ENV = "OFFICESTATUS_MAX_CONNECTIONS"
 IDLE_SECONDS_ENV = "OFFICESTATUS_IDLE_SECONDS"
 # Setting: (lowest, highest) accepted.
@@ -39,6 +42,14 @@ RANGES = {
     "max_connections": (1, 1_000_000),
     "idle_seconds": (1, 86_400),
 }
+
+
+def legacy_default_dir() -> Path:
+    """Where the 3.x-5.x servers kept their data by default."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData"))
+        return base / "OfficeStatus" / "Server"
+    return Path("/var/lib/officestatus")
 
 
 def check_address(value: str, setting: str) -> str:
@@ -102,6 +113,17 @@ class ServerConfig:
     # further login ends the least recently seen).
     max_sessions_per_user: int = DEFAULT_MAX_PER_USER
     max_sessions: int = DEFAULT_MAX_TOTAL
+    # Whether `listen` and the heartbeat were set (flag or environment): when not, a
+    # server that took over an older one keeps the old server's.
+    listen_configured: bool = True
+    heartbeat_configured: bool = True
+    # The first start takes over an older (3.x-5.x) installation: the one in
+    # `upgrade_from` when given (it must be there), else, when `upgrade_search` is on,
+    # the one at `legacy_data_dir` (the old releases' default location), else a
+    # licsrv.db in the data directory.
+    upgrade_from: Path | None = None
+    upgrade_search: bool = False
+    legacy_data_dir: Path = field(default_factory=legacy_default_dir)
 
     @property
     def database_path(self) -> Path:
@@ -138,6 +160,11 @@ class ServerConfig:
             idle_seconds=_number(env, IDLE_SECONDS_ENV, "idle_seconds", 300),
             max_sessions_per_user=_count(env, MAX_SESSIONS_PER_USER_ENV, DEFAULT_MAX_PER_USER),
             max_sessions=_count(env, MAX_SESSIONS_ENV, DEFAULT_MAX_TOTAL),
+            listen_configured=bool(env.get(LISTEN_ENV)),
+            heartbeat_configured=bool(env.get(HEARTBEAT_ENV)),
+            upgrade_from=_path(env.get(UPGRADE_FROM_ENV)),
+            upgrade_search=True,
+            legacy_data_dir=_path(env.get(LEGACY_DATA_DIR_ENV)) or legacy_default_dir(),
         )
 
     def check(self) -> None:

@@ -19,10 +19,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from officestatus_server.core import plans
+from officestatus_server.core import plans, user_plans
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
-from officestatus_server.core.keys import TrustStore, read_key
+from officestatus_server.core.keys import TrustStore
+from officestatus_server.core.legacy_keys import read_any_key
 from officestatus_server.core.login import Decision, Rule, answer, decide_login, standing
 from officestatus_server.core.model import Change, ClockSetBack, InstalledLicense, User
 from officestatus_server.core.names import name_key
@@ -35,7 +36,9 @@ from officestatus_server.core.sessions import (
     SessionTable,
 )
 from officestatus_server.core.status import StatusView, status_view
+from officestatus_server.core.takeover import Takeover, TookOver
 from officestatus_server.core.upgrade import Preview, preview_upgrade
+from officestatus_server.core.user_plans import ImportedUser
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
 from officestatus_server.errors import (
     InvalidInput,
@@ -91,6 +94,7 @@ class LicenseService:
         monotonic: Monotonic = time.monotonic,
         max_sessions_per_user: int = DEFAULT_MAX_PER_USER,
         max_sessions: int = DEFAULT_MAX_TOTAL,
+        heartbeat_configured: bool = True,
     ) -> None:
         self._store = store
         self._trust = trust
@@ -101,6 +105,9 @@ class LicenseService:
         self._max_per_user = max_sessions_per_user
         self._max_sessions = max_sessions
         self._interval = heartbeat_interval
+        # Unless configured, the heartbeat of the 5.x server this one took over is kept.
+        self._heartbeat_configured = heartbeat_configured
+        self.took_over: TookOver | None = None
         self._lock = asyncio.Lock()
         self._registry: Registry | None = None
         self._high_water = datetime.min.replace(tzinfo=UTC)
@@ -111,10 +118,18 @@ class LicenseService:
 
     # --- life cycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open storage and load the state; the first start begins the evaluation."""
+    async def start(self, seed: Takeover | None = None) -> None:
+        """Open storage and load the state; the first start begins the evaluation. A
+        `seed` (the takeover of an older installation) fills a new installation."""
         now = self._clock()
-        stored = await self._store.open(now)
+        stored = await self._store.open(now, seed)
+        self.took_over = stored.took_over
+        if (
+            stored.took_over is not None
+            and stored.took_over.heartbeat_seconds is not None
+            and not self._heartbeat_configured
+        ):
+            self._interval = timedelta(seconds=stored.took_over.heartbeat_seconds)
         self._registry = Registry(
             stored.installation, *await self._verify_and_key(stored.licenses, stored.users)
         )
@@ -139,7 +154,11 @@ class LicenseService:
         await self._store.save_sessions(sessions.take_flush())
         self._sessions = sessions
         self._keeper = asyncio.get_running_loop().create_task(self._keep_high_water())
-        if stored.created:
+        if stored.created and seed is not None:
+            log.info("%s", seed.summary)
+            for item in seed.items:
+                log.info("takeover: %s", item.line())
+        elif stored.created:
             log.info("new installation %s", stored.installation.installation_id)
 
     async def close(self) -> None:
@@ -247,7 +266,7 @@ class LicenseService:
         """Re-verify a stored key: a key edited in the database or no longer trusted stops
         counting, with the reason shown in the status."""
         try:
-            key, _ = read_key(stored.key_text, self._trust)
+            key, _ = read_any_key(stored.key_text, self._trust)
         except KeyRejected as exc:
             log.warning("installed license %s does not verify: %s", stored.license_id, exc)
             return InstalledLicense(
@@ -276,6 +295,11 @@ class LicenseService:
         if self._sessions is None:
             raise NotStarted("The license service has not started yet; try again in a moment.")
         return self._sessions
+
+    @property
+    def trust(self) -> TrustStore:
+        """The vendor keys this server trusts."""
+        return self._trust
 
     @property
     def heartbeat_interval(self) -> timedelta:
@@ -367,7 +391,7 @@ class LicenseService:
     async def install_license(self, key_text: str) -> InstalledLicense:
         """Verify and install a license key."""
         try:
-            key, compact = read_key(key_text, self._trust)
+            key, compact = read_any_key(key_text, self._trust)
             change = await self._change(lambda r, now: plans.plan_install(r, key, compact, now))
         except LicenseServerError as exc:
             log.warning("license install refused: %s (%s)", exc.message, exc.reason)
@@ -401,6 +425,25 @@ class LicenseService:
         """Disable users: their seats are free at once."""
         change = await self._change(lambda r, now: plans.plan_disable(r, names, now))
         return self._touched(change)
+
+    async def import_users(self, imported: list[ImportedUser]) -> list[User]:
+        """Add users and enable those marked enabled, in one change (all or none)."""
+        change = await self._change(lambda r, now: user_plans.plan_import_users(r, imported, now))
+        return self._touched(change)
+
+    async def remove_users(self, names: list[str], force: bool) -> list[User]:
+        """Remove users (all or none); an enabled one only when forced. Returns them as
+        they were before."""
+        removed: list[User] = []
+
+        def plan(registry: Registry, now: datetime) -> Change:
+            change = user_plans.plan_remove_users(registry, names, force, now)
+            # Read under the change lock, from the registry the removal is planned on.
+            removed.extend(registry.users[name_key(n)] for n in change.remove_users)
+            return change
+
+        await self._change(plan)
+        return removed
 
     def _touched(self, change: Change) -> list[User]:
         return [self.registry.users[name_key(n)] for n in change.touched]

@@ -94,6 +94,16 @@ class AdminServiceStub:
                 request_serializer=officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeRequest.SerializeToString,
                 response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeResponse.FromString,
                 _registered_method=True)
+        self.ImportUsers = channel.unary_unary(
+                '/officestatus.admin.AdminService/ImportUsers',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.ImportUsersRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ImportUsersResponse.FromString,
+                _registered_method=True)
+        self.RemoveUsers = channel.unary_unary(
+                '/officestatus.admin.AdminService/RemoveUsers',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -175,6 +185,21 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportUsers(self, request, context):
+        """Add users and enable those marked enabled, in one change: all or none, refused whole
+        when the enabled ones do not fit the seats (the 2.x users.csv, read by the client).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveUsers(self, request, context):
+        """Remove users, all or none; an enabled user only when forced.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +262,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.PreviewUpgrade,
                     request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeRequest.FromString,
                     response_serializer=officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeResponse.SerializeToString,
+            ),
+            'ImportUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportUsers,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ImportUsersRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.ImportUsersResponse.SerializeToString,
+            ),
+            'RemoveUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveUsers,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -563,6 +598,60 @@ class AdminService:
             '/officestatus.admin.AdminService/PreviewUpgrade',
             officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeRequest.SerializeToString,
             officestatus_dot_admin_dot_admin__service__pb2.PreviewUpgradeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/ImportUsers',
+            officestatus_dot_admin_dot_admin__service__pb2.ImportUsersRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.ImportUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/RemoveUsers',
+            officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,12 @@ class AdminServiceStub:
     """
     PreviewUpgrade: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.PreviewUpgradeRequest, _admin_service_pb2.PreviewUpgradeResponse]
     """What moving to another major release would do to the seats, before anyone buys."""
+    ImportUsers: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ImportUsersRequest, _admin_service_pb2.ImportUsersResponse]
+    """Add users and enable those marked enabled, in one change: all or none, refused whole
+    when the enabled ones do not fit the seats (the 2.x users.csv, read by the client).
+    """
+    RemoveUsers: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RemoveUsersRequest, _admin_service_pb2.RemoveUsersResponse]
+    """Remove users, all or none; an enabled user only when forced."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -72,6 +78,12 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
     PreviewUpgrade: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.PreviewUpgradeRequest, _admin_service_pb2.PreviewUpgradeResponse]  # type: ignore[assignment]
     """What moving to another major release would do to the seats, before anyone buys."""
+    ImportUsers: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ImportUsersRequest, _admin_service_pb2.ImportUsersResponse]  # type: ignore[assignment]
+    """Add users and enable those marked enabled, in one change: all or none, refused whole
+    when the enabled ones do not fit the seats (the 2.x users.csv, read by the client).
+    """
+    RemoveUsers: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RemoveUsersRequest, _admin_service_pb2.RemoveUsersResponse]  # type: ignore[assignment]
+    """Remove users, all or none; an enabled user only when forced."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -162,5 +174,23 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.PreviewUpgradeResponse, _abc.Awaitable[_admin_service_pb2.PreviewUpgradeResponse]]:
         """What moving to another major release would do to the seats, before anyone buys."""
+
+    @_abc_1.abstractmethod
+    def ImportUsers(
+        self,
+        request: _admin_service_pb2.ImportUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ImportUsersResponse, _abc.Awaitable[_admin_service_pb2.ImportUsersResponse]]:
+        """Add users and enable those marked enabled, in one change: all or none, refused whole
+        when the enabled ones do not fit the seats (the 2.x users.csv, read by the client).
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveUsers(
+        self,
+        request: _admin_service_pb2.RemoveUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.RemoveUsersResponse, _abc.Awaitable[_admin_service_pb2.RemoveUsersResponse]]:
+        """Remove users, all or none; an enabled user only when forced."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -13,6 +13,7 @@ from officestatus_server import __version__
 from officestatus_server.app import ServerApp, protobuf_backend
 from officestatus_server.config import ServerConfig, check_heartbeat_seconds, check_number
 from officestatus_server.errors import LicenseServerError
+from officestatus_server.takeover.find import dry_run_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +73,25 @@ def _parser() -> argparse.ArgumentParser:
         help="close a connection that has had no call for this long, 1 to 86400 s (default: "
         "$OFFICESTATUS_IDLE_SECONDS or 300)",
     )
+    parser.add_argument(
+        "--upgrade-from",
+        type=Path,
+        metavar="DIR",
+        help="at the first start, take over the 3.x, 4.x or 5.x server whose data is in DIR "
+        "(default: $OFFICESTATUS_UPGRADE_FROM, else the old releases' default location, else "
+        "a licsrv.db in the data directory)",
+    )
+    parser.add_argument(
+        "--no-upgrade",
+        action="store_true",
+        help="do not look for an older server at the old releases' default location",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --upgrade-from: print what the takeover would do, write nothing, and exit "
+        "(non-zero where it would be refused)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM) for every listener")
     parser.add_argument("--tls-key", type=Path, help="the TLS certificate's private key (PEM)")
     parser.add_argument(
@@ -89,6 +109,11 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         changes["data_dir"] = args.data_dir
     if args.listen:
         changes["listen"] = args.listen
+        changes["listen_configured"] = True
+    if args.upgrade_from is not None:
+        changes["upgrade_from"] = args.upgrade_from
+    if args.no_upgrade:
+        changes["upgrade_search"] = False
     if args.vendor_key:
         changes["vendor_key_files"] = (*config.vendor_key_files, *args.vendor_key)
     for option in (
@@ -105,6 +130,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         changes["heartbeat_interval_seconds"] = check_heartbeat_seconds(
             args.heartbeat_seconds, "--heartbeat-seconds"
         )
+        changes["heartbeat_configured"] = True
     if args.max_connections is not None:
         changes["max_connections"] = check_number(
             args.max_connections, "--max-connections", "max_connections"
@@ -128,7 +154,7 @@ def _admin_line(app: ServerApp) -> list[str]:
 
 def _ready(app: ServerApp) -> None:
     view = app.service.status()
-    host = app.config.listen.rsplit(":", 1)[0]
+    host = app.listen.rsplit(":", 1)[0]
     lines = [
         f"OfficeStatus License Server {view.server_version} listening on {host}:{app.port}",
         f"data directory: {app.config.data_dir}",
@@ -136,11 +162,32 @@ def _ready(app: ServerApp) -> None:
         f"admin token: {app.config.token_path} (officestatus-admin on this machine finds it)",
         f"installation id: {view.installation_id}",
         f"protobuf backend: {protobuf_backend()}",
+        *([f"took over: {app.service.took_over.summary}"] if app.service.took_over else []),
         f"licensing: {view.summary}",
     ]
     if view.evaluation_ends_at is not None and view.evaluation:
         lines[-1] += f" (evaluation ends {view.evaluation_ends_at.date().isoformat()})"
     print("\n".join(lines), flush=True)
+
+
+def _dry_run(app: ServerApp) -> int:
+    """Print what the takeover would do; write nothing."""
+    if app.config.upgrade_from is None:
+        print(
+            "error: --dry-run needs --upgrade-from DIR (UPGRADE_DRY_RUN_INVALID)", file=sys.stderr
+        )
+        return 2
+    if app.config.database_path.exists():
+        print(
+            f"error: {app.config.database_path} exists: this server took over already or has "
+            "its own installation, and a takeover never overwrites it (UPGRADE_TARGET_EXISTS)",
+            file=sys.stderr,
+        )
+        return 1
+    takeover = app.takeover()
+    assert takeover is not None  # upgrade_from given: found, or refused
+    print(dry_run_text(takeover))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _config(args)
         app = ServerApp(config)
+        if args.dry_run:
+            return _dry_run(app)
         asyncio.run(app.run_until_signal(_ready))
     except LicenseServerError as exc:
         print(f"error: {exc.message} ({exc.reason})", file=sys.stderr)

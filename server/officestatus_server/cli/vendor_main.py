@@ -66,8 +66,11 @@ from officestatus_server.core.names import first_control_character
 from officestatus_server.errors import InvalidInput, KeyRejected, LicenseServerError
 
 # `issue` makes every kind but the evaluation extension, which needs other fields (an
-# installation and an end date, no seats) and so has its own command, `extend`.
-_ISSUE_KINDS = [k.value for k in LicenseKind if k is not LicenseKind.EVALUATION_EXTENSION]
+# installation and an end date, no seats) and so has its own command, `extend`, and but
+# "free", which only the 3.x-5.x releases issued.
+_ISSUE_KINDS = [
+    k.value for k in LicenseKind if k not in (LicenseKind.EVALUATION_EXTENSION, LicenseKind.FREE)
+]
 
 # The payload fields in the order `inspect` shows them, with their labels.
 _FIELD_LABELS = (

@@ -32,13 +32,8 @@ from officestatus_server.cli.vendor_keys import (
     load_trust_store,
     new_license_id,
 )
-from officestatus_server.core.keys import (
-    LicenseKey,
-    LicenseKind,
-    TrustStore,
-    decode_unverified,
-    read_key,
-)
+from officestatus_server.core.keys import LicenseKey, LicenseKind, TrustStore
+from officestatus_server.core.legacy_keys import read_any_key, unverified_fields
 from officestatus_server.core.upgrade import (
     Holding,
     Outcome,
@@ -122,7 +117,7 @@ def load_policy(path: str | None) -> Policy:
 def holding_of(text: str, trust: TrustStore) -> tuple[Holding, str]:
     """A key as the vendor sees it: verified, or not, with why; and its normalised text."""
     try:
-        key, compact = read_key(text, trust)
+        key, compact = read_any_key(text, trust)
     except KeyRejected as exc:
         return _unverified(text, exc), text.strip()
     return (
@@ -133,16 +128,14 @@ def holding_of(text: str, trust: TrustStore) -> tuple[Holding, str]:
             key.kind,
             key.customer,
             key.purchase_date,
+            upgrades=key.upgrades_license_id,
         ),
         compact,
     )
 
 
 def _unverified(text: str, rejection: KeyRejected) -> Holding:
-    try:
-        fields = decode_unverified(text).fields
-    except KeyRejected:
-        fields = {}
+    fields = unverified_fields(text)
     try:
         kind = LicenseKind(str(fields.get("kind")))
     except ValueError:

@@ -62,6 +62,8 @@ class LicenseKind(StrEnum):
     FREE_PRESS = "free-press"
     FREE_OFFER = "free-offer"
     FREE_UPGRADE = "free-upgrade"
+    # 3.x-5.x keys only: a press copy, special offer or free upgrade, not told apart.
+    FREE = "free"
 
     @property
     def carries_seats(self) -> bool:
@@ -74,7 +76,9 @@ class LicenseKind(StrEnum):
         return self in _FREE_KINDS
 
 
-_FREE_KINDS = frozenset({LicenseKind.FREE_PRESS, LicenseKind.FREE_OFFER, LicenseKind.FREE_UPGRADE})
+_FREE_KINDS = frozenset(
+    {LicenseKind.FREE_PRESS, LicenseKind.FREE_OFFER, LicenseKind.FREE_UPGRADE, LicenseKind.FREE}
+)
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,14 @@ class Change:
     remove_licenses: tuple[str, ...] = ()
     # Inserted or replaced, matched case-insensitively by name.
     put_users: tuple[User, ...] = ()
+    # Deleted, matched case-insensitively by name (before put_users are written).
+    remove_users: tuple[str, ...] = ()
     evaluation_ended_at: datetime | None = None
     # The latest time the server has seen, and the first time the clock was found set
     # back (with the time it was set back from).
     clock_high_water: datetime | None = None
     clock_set_back: ClockSetBack | None = None
+    # The admin has seen the report of the takeover this installation was made by.
+    takeover_report_seen: bool = False
     # Extra values for the touched users, for the caller to report.
     touched: tuple[str, ...] = field(default=())

@@ -144,7 +144,7 @@ def plan_remove(registry: Registry, license_id: str, force: bool, now: datetime)
     )
 
 
-def _check_seats(registry: Registry, needed: int, now: datetime) -> None:
+def check_seats(registry: Registry, needed: int, now: datetime) -> None:
     if needed == 0 or registry.evaluation(now).active:
         return
     enabled = registry.enabled_count()
@@ -183,7 +183,7 @@ def plan_add_users(
     names = clean_names(raw_names)
     new_names(registry, names)
     if enable:
-        _check_seats(registry, len(names), now)
+        check_seats(registry, len(names), now)
     seq = registry.next_seq
     users = tuple(
         User(n, True, now, now, seq + i) if enable else User(n, False, now)
@@ -201,7 +201,7 @@ def plan_enable(registry: Registry, raw_names: Iterable[str], now: datetime) -> 
     """Enable users (all or none): each newly enabled user takes a free seat."""
     users = known_users(registry, clean_names(raw_names))
     to_enable = [u for u in users if not u.enabled]
-    _check_seats(registry, len(to_enable), now)
+    check_seats(registry, len(to_enable), now)
     seq = registry.next_seq
     put = tuple(
         u._replace(enabled=True, enabled_at=now, enable_seq=seq + i)

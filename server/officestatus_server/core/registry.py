@@ -22,6 +22,7 @@ from functools import cached_property
 
 from officestatus_server.core.evaluation import Evaluation, evaluation_end, evaluation_span
 from officestatus_server.core.keys import LicenseKey, LicenseKind
+from officestatus_server.core.legacy_keys import is_legacy
 from officestatus_server.core.model import Change, Installation, InstalledLicense, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.texts import count
@@ -34,7 +35,11 @@ def not_counting_reason(lic: InstalledLicense, major: int = SERVER_MAJOR) -> str
     if key is None:
         return lic.problem or "the key no longer verifies"
     if key.major_version != major:
-        return f"{key.major_version}.x license: does not count on {major}.x"
+        reason = f"{key.major_version}.x license: does not count on {major}.x"
+        # A 3.x-5.x key, carried by a takeover: the way to its seats is an upgrade.
+        if is_legacy(lic.key_text) and key.major_version < major:
+            reason += "; request an upgrade"
+        return reason
     if not key.kind.carries_seats:
         return "evaluation extension: carries no seats"
     return None
@@ -247,6 +252,9 @@ class Registry:
             licenses = tuple(lic for lic in licenses if lic.license_id not in removed)
         users = dict(self.users)
         enabled, last_seq = self.enabled_total, self.last_seq
+        for name in change.remove_users:
+            gone = users.pop(name_key(name), None)
+            enabled -= int(gone is not None and gone.enabled)
         for user in change.put_users:
             key = name_key(user.name)
             before = users.get(key)

@@ -83,6 +83,9 @@ class EarlierRuns:
     # No run was ever recorded (a new installation, or the first start of a server that
     # keeps this record): the ids of unrecorded runs are resumed as before.
     unrecorded: bool = True
+    # Sessions a takeover carried from a 5.x server and still written down as live: the
+    # id that server gave the client, and the user's key.
+    carried: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,12 @@ class SessionTable:
         self._epoch = 1
         self._opened: dict[str, bool] = {}
         self._closed: set[str] = set()
+        # Carried 5.x sessions are live from the start: their clients go on heartbeating
+        # with the ids the 5.x server gave them (which carry no MAC: they are known here
+        # by their id alone, and never resumed from an id).
+        for session_id, user_key in earlier.carried.items():
+            self._add(session_id, Session(user_key, started, 5, "5.x"), started)
+            self._opened[session_id] = True
 
     def __len__(self) -> int:
         return len(self._live)

@@ -6,6 +6,9 @@ Rules, in the order they decide (the first that applies wins):
 1. A key that does not verify, or is no license (an evaluation extension): not eligible.
 2. A license for the target major or later: no upgrade needed. Minor updates are free:
    a 6.0 license covers every 6.x.y, never 7.x.
+   A license upgraded already (another verified license of the request names it as the
+   one it upgrades): no upgrade needed; its upgrade is priced on its own line, so the
+   same seats are never upgraded, or charged, twice.
 3. A license received free (press copy, special offer, free upgrade): no free or
    discounted upgrade; a new license costs the full fee.
 4. An upgrade-protection agreement that covers the release date: free.
@@ -101,6 +104,8 @@ class Holding:
     purchase_date: date
     verified: bool = True
     problem: str = ""
+    # The license id this one is an upgrade of (signed in the key), if any.
+    upgrades: str | None = None
 
 
 class Outcome(StrEnum):
@@ -189,6 +194,8 @@ class Facts:
     kind: LicenseKind | None
     major: int
     target_major: int
+    # The id of another verified license that names this one as the license it upgrades.
+    upgraded_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,11 +211,11 @@ class UpgradeRule:
     # The preview: what to do with the license, and whether it counts under the target.
     path: UpgradePath
     counts_after: bool
-    quote: Callable[[Holding, TargetRelease], str]
+    quote: Callable[[Holding, TargetRelease, Facts], str]
     preview: Callable[[Facts], str]
 
 
-def _covered(holding: Holding, target: TargetRelease) -> str:
+def _covered(holding: Holding, target: TargetRelease, facts: Facts) -> str:
     if holding.major == target.major:
         return f"a {holding.major}.x license already covers OfficeStatus {target.major}"
     return f"a {holding.major}.x license is newer than OfficeStatus {target.major}"
@@ -236,7 +243,7 @@ RULES: tuple[UpgradeRule, ...] = (
         False,
         UpgradePath.NOT_A_LICENSE,
         False,
-        lambda h, t: f"not valid: {h.problem}",
+        lambda h, t, f: f"not valid: {h.problem}",
         lambda f: "the key no longer verifies",
     ),
     UpgradeRule(
@@ -246,7 +253,7 @@ RULES: tuple[UpgradeRule, ...] = (
         False,
         UpgradePath.NOT_A_LICENSE,
         False,
-        lambda h, t: "an evaluation extension is no license",
+        lambda h, t, f: "an evaluation extension is no license",
         lambda f: "an evaluation extension carries no seats",
     ),
     UpgradeRule(
@@ -260,13 +267,23 @@ RULES: tuple[UpgradeRule, ...] = (
         lambda f: "already a license for that release",
     ),
     UpgradeRule(
+        "upgraded already",
+        lambda f: f.upgraded_by is not None,
+        Outcome.NOT_NEEDED,
+        False,
+        UpgradePath.NOT_NEEDED,
+        False,
+        lambda h, t, f: f"upgraded already by {f.upgraded_by}, which is priced on its own line",
+        lambda f: f"upgraded already by {f.upgraded_by}, which is seen on its own",
+    ),
+    UpgradeRule(
         "received free",
         lambda f: f.kind is not None and f.kind.is_free,
         Outcome.FULL_PRICE,
         True,
         UpgradePath.BUY_NEW,
         False,
-        lambda h, t: (
+        lambda h, t, f: (
             f"received free ({h.kind.value}): not eligible for a free or discounted "
             "upgrade; a new license at the full fee"
         ),
@@ -281,7 +298,7 @@ RULES: tuple[UpgradeRule, ...] = (
         False,
         UpgradePath.UPGRADE,
         False,
-        lambda h, t: "",
+        lambda h, t, f: "",
         _eligible,
     ),
 )
@@ -292,15 +309,20 @@ def first_rule(facts: Facts) -> UpgradeRule:
     return next(rule for rule in RULES if rule.holds(facts))
 
 
-def decide(holding: Holding, target: TargetRelease, policy: Policy) -> QuoteLine:
-    """Apply the policy to one license (see the module's rules)."""
+def decide(
+    holding: Holding, target: TargetRelease, policy: Policy, upgraded_by: Holding | None = None
+) -> QuoteLine:
+    """Apply the policy to one license (see the module's rules); `upgraded_by` is another
+    verified license of the same request that is an upgrade of this one."""
     fees = policy.fees_for(target.major)
     full = _money(full_fee(holding, fees))
-    rule = first_rule(Facts(holding.verified, holding.kind, holding.major, target.major))
+    later = upgraded_by.license_id if upgraded_by is not None else None
+    facts = Facts(holding.verified, holding.kind, holding.major, target.major, later)
+    rule = first_rule(facts)
     if rule.outcome is None:
         return _price(holding, target, policy, full)
     price = full if rule.charges else ZERO
-    return QuoteLine(holding, rule.outcome, price, rule.quote(holding, target))
+    return QuoteLine(holding, rule.outcome, price, rule.quote(holding, target, facts))
 
 
 def _price(holding: Holding, target: TargetRelease, policy: Policy, full: Decimal) -> QuoteLine:
@@ -354,9 +376,20 @@ def merge_duplicates(holdings: Iterable[Holding]) -> list[Holding]:
     return merged
 
 
+def upgraded_by(holdings: Iterable[Holding]) -> dict[str, Holding]:
+    """License id -> the verified holding that is an upgrade of it."""
+    return {
+        h.upgrades: h
+        for h in holdings
+        if h.verified and h.upgrades is not None and h.upgrades != h.license_id
+    }
+
+
 def quote(holdings: Iterable[Holding], target: TargetRelease, policy: Policy) -> Quote:
     """The price list for a customer's licenses."""
-    lines = tuple(decide(h, target, policy) for h in merge_duplicates(holdings))
+    merged = merge_duplicates(holdings)
+    later = upgraded_by(merged)
+    lines = tuple(decide(h, target, policy, later.get(h.license_id)) for h in merged)
     return Quote(target, policy.currency, lines)
 
 
@@ -491,7 +524,16 @@ def preview_upgrade(
     users_enabled: int,
 ) -> Preview:
     """See installed licenses (id, verified key or None) from the target release."""
-    candidates = [_candidate(license_id, key, target_major) for license_id, key in installed]
+    installed = list(installed)
+    later = {
+        key.upgrades_license_id: license_id
+        for license_id, key in installed
+        if key is not None and key.upgrades_license_id not in (None, license_id)
+    }
+    candidates = [
+        _candidate(license_id, key, target_major, later.get(license_id))
+        for license_id, key in installed
+    ]
     without = sum(c.seats for c in candidates if c.counts_after)
     upgraded = without + sum(c.seats for c in candidates if c.path is UpgradePath.UPGRADE)
     return Preview(
@@ -505,11 +547,13 @@ def preview_upgrade(
     )
 
 
-def _candidate(license_id: str, key: LicenseKey | None, target_major: int) -> Candidate:
+def _candidate(
+    license_id: str, key: LicenseKey | None, target_major: int, upgraded_by: str | None = None
+) -> Candidate:
     if key is None:
         facts = Facts(False, None, 0, target_major)
     else:
-        facts = Facts(True, key.kind, key.major_version, target_major)
+        facts = Facts(True, key.kind, key.major_version, target_major, upgraded_by)
     rule = first_rule(facts)
     return Candidate(
         license_id,

@@ -9,6 +9,7 @@ from pathlib import Path
 from officestatus.admin import admin_service_pb2 as pb
 from officestatus.admin import admin_service_pb2_grpc as pb_grpc
 from officestatus_server.core.model import User
+from officestatus_server.core.user_plans import ImportedUser
 from officestatus_server.errors import InvalidInput
 from officestatus_server.rpc import convert
 from officestatus_server.rpc.errors import Context
@@ -78,6 +79,23 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         """Disable users; their seats are free at once."""
         users = await self._service.disable_users(list(request.user_names))
         return pb.DisableUsersResponse(users=self._users(users), status=self._status())
+
+    async def ImportUsers(
+        self, request: pb.ImportUsersRequest, context: Context
+    ) -> pb.ImportUsersResponse:
+        """Add users and enable those marked enabled, in one change."""
+        imported = [ImportedUser(u.name, u.enabled) for u in request.users]
+        users = await self._service.import_users(imported)
+        return pb.ImportUsersResponse(users=self._users(users), status=self._status())
+
+    async def RemoveUsers(
+        self, request: pb.RemoveUsersRequest, context: Context
+    ) -> pb.RemoveUsersResponse:
+        """Remove users; enabled ones only when forced."""
+        before = self._service.registry
+        users = await self._service.remove_users(list(request.user_names), request.force)
+        removed = convert.users_message(users, before, self._service.now())
+        return pb.RemoveUsersResponse(users=removed, status=self._status())
 
     async def ListUsers(
         self, request: pb.ListUsersRequest, context: Context

@@ -10,6 +10,7 @@ from typing import Protocol
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.model import Change, Installation, User
 from officestatus_server.core.sessions import EarlierRuns, SessionFlush
+from officestatus_server.core.takeover import Takeover, TookOver
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,16 @@ class Stored:
     created: bool
     # The latest time the server had seen when it last wrote it down.
     clock_high_water: datetime
+    # When this installation was made by taking over an older one: what it left.
+    took_over: TookOver | None = None
 
 
 class Store(Protocol):
     """A durable store. Each `commit` is one atomic, durable transaction."""
 
-    async def open(self, now: datetime) -> Stored:
-        """Create or migrate the schema, create the installation on first start, load all."""
+    async def open(self, now: datetime, seed: Takeover | None = None) -> Stored:
+        """Create or migrate the schema, create the installation on first start (filled
+        from `seed`, a takeover, when given: all of it or nothing), load all."""
         ...
 
     async def commit(self, change: Change) -> None:

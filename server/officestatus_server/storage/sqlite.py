@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import secrets
 import sqlite3
@@ -31,6 +33,7 @@ from officestatus_server.core.audit import (
 from officestatus_server.core.model import AuditEntry, Change, ClockSetBack, Installation, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import EarlierRuns, SessionFlush
+from officestatus_server.core.takeover import Takeover, TookOver
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage.base import Stored, StoredLicense
 
@@ -90,6 +93,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         """CREATE TABLE session_runs (
             run TEXT PRIMARY KEY,
             flushed_epoch INTEGER NOT NULL)""",
+    ),
+    (
+        # Sessions a takeover carried from a 5.x server, by the id that server gave them:
+        # live while they are in live_sessions (see core/sessions.py).
+        """CREATE TABLE carried_sessions (
+            session_id TEXT PRIMARY KEY,
+            user_key TEXT NOT NULL) WITHOUT ROWID""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -171,16 +181,18 @@ class SqliteStore:
             raise StorageError("The database is not open.", reason="STORAGE_CLOSED")
         return self._db
 
-    async def open(self, now: datetime) -> Stored:
+    async def open(self, now: datetime, seed: Takeover | None = None) -> Stored:
         """Open the database, migrate its schema and load everything. A missing file
         becomes a new installation, made whole under another name and then renamed, so it
         appears complete or not at all; an existing file must hold a whole installation
-        and is refused, unchanged, when it does not."""
+        and is refused, unchanged, when it does not. A `seed` (a takeover of an older
+        installation) fills a new installation before it appears; it is ignored when the
+        database exists."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             created = False
             if not self.path.exists():
-                await self._create(now)
+                await self._create(now, seed)
                 created = True
             else:
                 _check_file(self.path)
@@ -210,7 +222,7 @@ class SqliteStore:
         await db.execute("PRAGMA busy_timeout=5000")
         return db
 
-    async def _create(self, now: datetime) -> None:
+    async def _create(self, now: datetime, seed: Takeover | None) -> None:
         """A new installation at a temporary name, renamed into place once complete."""
         partial = self.path.with_name(self.path.name + ".new")
         for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
@@ -224,7 +236,9 @@ class SqliteStore:
             self._db = db
             async with self._transaction():
                 await self._migrate()
-                await self._create_installation(now)
+                await self._create_installation(now, seed)
+                if seed is not None:
+                    await self._seed(db, seed)
             await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._db = None
@@ -313,14 +327,36 @@ class SqliteStore:
         # PRAGMA takes no parameters; SCHEMA_VERSION is our own integer.
         await self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    async def _create_installation(self, now: datetime) -> None:
+    async def _create_installation(self, now: datetime, seed: Takeover | None) -> None:
+        installation_id = seed.installation.installation_id if seed else str(uuid.uuid4())
         await self._conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
             [
-                ("installation_id", str(uuid.uuid4())),
+                ("installation_id", installation_id),
                 ("first_started_at", now.isoformat()),
                 ("session_secret", secrets.token_hex(32)),
             ],
+        )
+
+    async def _seed(self, conn: aiosqlite.Connection, seed: Takeover) -> None:
+        """What a takeover carries: users, licenses, the old audit records and the
+        takeover's, the carried sessions, the old address and heartbeat, the report."""
+        await self._write(
+            conn, Change(audit=None, add_licenses=seed.licenses, put_users=seed.users)
+        )
+        for entry in seed.audit:
+            await self._append_audit(conn, entry)
+        await conn.executemany(
+            "INSERT INTO carried_sessions (session_id, user_key) VALUES (?, ?)",
+            [(s.session_id, s.user_key) for s in seed.sessions],
+        )
+        await conn.executemany(
+            "INSERT INTO live_sessions (session_id, holder) VALUES (?, 'takeover')",
+            [(s.session_id,) for s in seed.sessions],
+        )
+        await conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            list(takeover_meta(seed).items()),
         )
 
     async def _load(self, created: bool) -> Stored:
@@ -354,6 +390,7 @@ class SqliteStore:
             clock_set_back=set_back,
         )
         high_water = _dt(meta.get("clock_high_water")) or installation.first_started_at
+        took_over = took_over_from_meta(meta)
         return Stored(
             installation,
             bytes.fromhex(meta["session_secret"]),
@@ -361,6 +398,7 @@ class SqliteStore:
             users,
             created,
             clock_high_water=high_water,
+            took_over=took_over,
         )
 
     async def commit(self, change: Change) -> None:
@@ -384,6 +422,11 @@ class SqliteStore:
             await conn.executemany(
                 "INSERT INTO licenses (license_id, key_text, installed_at) VALUES (?, ?, ?)",
                 [(x.license_id, x.key_text, _ts(x.installed_at)) for x in change.add_licenses],
+            )
+        if change.remove_users:
+            await conn.executemany(
+                "DELETE FROM users WHERE name_key = ?",
+                [(name_key(n),) for n in change.remove_users],
             )
         if change.put_users:
             await conn.executemany(
@@ -414,6 +457,15 @@ class SqliteStore:
                     ("clock_set_back_found", _ts(change.clock_set_back.found)),
                 ],
             )
+        if change.takeover_report_seen:
+            async with conn.execute("SELECT value FROM meta WHERE key = 'took_over'") as cur:
+                row = await cur.fetchone()
+            if row is not None:
+                record = {**json.loads(str(row[0])), "seen": True}
+                await conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'took_over'",
+                    (json.dumps(record, sort_keys=True),),
+                )
         if change.audit is not None:
             await self._append_audit(conn, change.audit)
 
@@ -440,12 +492,17 @@ class SqliteStore:
                     live = frozenset(str(r[0]) for r in await cur.fetchall())
                 async with self._conn.execute("SELECT run, flushed_epoch FROM session_runs") as cur:
                     runs = {str(r): int(e) for r, e in await cur.fetchall()}
+                async with self._conn.execute(
+                    """SELECT c.session_id, c.user_key FROM carried_sessions c
+                       JOIN live_sessions l ON l.session_id = c.session_id"""
+                ) as cur:
+                    carried = {str(i): str(k) for i, k in await cur.fetchall()}
         except sqlite3.Error as exc:
             raise StorageError(
                 f"Cannot read the sessions of the last run from {self.path.name}: {exc}.",
                 reason="STORAGE_READ_FAILED",
             ) from exc
-        return EarlierRuns(live, runs, unrecorded=not runs)
+        return EarlierRuns(live, runs, unrecorded=not runs, carried=carried)
 
     async def save_sessions(self, flush: SessionFlush) -> None:
         """Write down a batch of sessions begun and ended, atomically."""
@@ -553,3 +610,27 @@ def _user_rows(users: Iterable[User]) -> Iterable[tuple[object, ...]]:
             _ts(u.enabled_at),
             u.enable_seq,
         )
+
+
+def takeover_meta(seed: Takeover) -> dict[str, str]:
+    """The meta rows that keep what a takeover leaves for later starts."""
+    record = TookOver.of(seed)
+    return {"took_over": json.dumps(dataclasses.asdict(record), sort_keys=True)}
+
+
+def took_over_from_meta(meta: dict[str, str]) -> TookOver | None:
+    """What a takeover left, if this installation was made by one."""
+    text = meta.get("took_over")
+    if text is None:
+        return None
+    raw = json.loads(text)
+    return TookOver(
+        release=int(raw["release"]),
+        summary=str(raw["summary"]),
+        listen=str(raw["listen"]),
+        heartbeat_seconds=None
+        if raw["heartbeat_seconds"] is None
+        else int(raw["heartbeat_seconds"]),
+        report=tuple(str(line) for line in raw["report"]),
+        seen=bool(raw.get("seen", False)),
+    )
