@@ -20,6 +20,7 @@ from officestatus_client.admin_cli import EXIT_OK, run
 from officestatus_server.cli.vendor_main import main as vendor_cli
 from officestatus_server.cli.vendor_upgrade import holding_of, load_policy
 from officestatus_server.core.keys import (
+    LicenseKey,
     LicenseKind,
     TrustStore,
     armour,
@@ -147,7 +148,9 @@ def test_the_preview_sees_legacy_and_6x_keys_alike(
             "X5-E", major=5, kind="extension", seats=0, installation="abc", until="2021-05-01"
         ),
     }
-    installed = [(lid, read_any_key(text, trust)[0]) for lid, text in texts.items()]
+    installed: list[tuple[str, LicenseKey | None]] = [
+        (lid, read_any_key(text, trust)[0]) for lid, text in texts.items()
+    ]
     installed.append(("L5-GONE", None))
 
     to_6 = preview_upgrade(installed, 6, 7, seats_now=25, users_enabled=30)
