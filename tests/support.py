@@ -3,6 +3,7 @@ real server on a free port with a real SQLite file."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import sqlite3
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from officestatus_client.admin_cli import run as admin_run
 from officestatus_server.app import ServerApp
 from officestatus_server.config import ServerConfig
 from officestatus_server.core.keys import (
@@ -157,3 +159,12 @@ class RunningServer:
             finally:
                 db.close()
         await self.start()
+
+
+async def admin_cli(server: RunningServer, *argv: str) -> tuple[int, str, str]:
+    """Run officestatus-admin against `server` in this process: exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    code = await admin_run(
+        ["--address", server.address, "--data-dir", str(server.data_dir), *argv], out, err
+    )
+    return code, out.getvalue(), err.getvalue()

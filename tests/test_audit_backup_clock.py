@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import sqlite3
 from datetime import timedelta
@@ -12,16 +11,13 @@ from pathlib import Path
 import pytest
 
 from officestatus_client import AdminClient, DenyReason, PreconditionFailedError, SeatClient
-from officestatus_client.admin_cli import EXIT_FOUND_PROBLEMS, EXIT_OK, EXIT_USAGE, run
-from tests.support import RunningServer, Vendor
+from officestatus_client.admin_cli import EXIT_FOUND_PROBLEMS, EXIT_OK, EXIT_USAGE
+from tests.support import RunningServer, Vendor, admin_cli
 
 
 async def _cli(server: RunningServer, *argv: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = await run(
-        ["--address", server.address, "--data-dir", str(server.data_dir), *argv], out, err
-    )
-    return code, out.getvalue() + err.getvalue()
+    code, out, err = await admin_cli(server, *argv)
+    return code, out + err
 
 
 async def test_audit_verify_finds_a_record_edited_in_the_database(

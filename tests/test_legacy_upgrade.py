@@ -5,7 +5,6 @@ quote by the published policy."""
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 from datetime import UTC, date, datetime
@@ -16,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from officestatus_client import AdminClient, PreconditionFailedError
-from officestatus_client.admin_cli import EXIT_OK, run
+from officestatus_client.admin_cli import EXIT_OK
 from officestatus_server.cli.vendor_main import main as vendor_cli
 from officestatus_server.cli.vendor_upgrade import holding_of, load_policy
 from officestatus_server.core.keys import (
@@ -39,7 +38,7 @@ from officestatus_server.core.upgrade import (
 )
 from officestatus_server.errors import KeyRejected
 from tests.legacy_servers import LegacyVendor, flip_one_byte
-from tests.support import START, FakeClock, RunningServer, Vendor
+from tests.support import START, FakeClock, RunningServer, Vendor, admin_cli
 
 # OfficeStatus 6: announced 1 August 2026, released 1 September 2026. The free window
 # reaches back three months from the announcement: purchases on or after 1 May 2026.
@@ -195,12 +194,9 @@ def _legacy_keys(old: LegacyVendor) -> dict[str, str]:
 
 
 async def _admin(server: RunningServer, *argv: str) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    code = await run(
-        ["--address", server.address, "--data-dir", str(server.data_dir), *argv], out, err
-    )
-    assert code == EXIT_OK, err.getvalue()
-    return out.getvalue()
+    code, out, err = await admin_cli(server, *argv)
+    assert code == EXIT_OK, err
+    return out
 
 
 async def test_the_upgrade_request_and_the_vendors_quote_of_legacy_keys(

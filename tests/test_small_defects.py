@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import sqlite3
@@ -23,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from officestatus.admin import admin_service_pb2 as apb
 from officestatus.admin import admin_service_pb2_grpc as apb_grpc
 from officestatus_client import AdminClient, InvalidArgumentError
-from officestatus_client.admin_cli import EXIT_FOUND_PROBLEMS, EXIT_OK, run
+from officestatus_client.admin_cli import EXIT_FOUND_PROBLEMS, EXIT_OK
 from officestatus_server.cli.vendor_main import main as vendor_main
 from officestatus_server.core import b64url
 from officestatus_server.core.keys import PREFIX, check_not_future, read_key
@@ -32,7 +31,7 @@ from officestatus_server.rpc.errors import code_for
 from officestatus_server.service import LicenseService
 from officestatus_server.storage.sqlite import SqliteStore
 from tests.process import start_server_process
-from tests.support import START, RunningServer, Vendor
+from tests.support import START, RunningServer, Vendor, admin_cli
 
 CALLER_GONE = "a change finished after its caller had gone"
 
@@ -136,11 +135,8 @@ async def test_health_list_answers_every_service_without_a_traceback(tmp_path: P
 
 
 async def _cli(server: RunningServer, *argv: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = await run(
-        ["--address", server.address, "--data-dir", str(server.data_dir), *argv], out, err
-    )
-    return code, out.getvalue() + err.getvalue()
+    code, out, err = await admin_cli(server, *argv)
+    return code, out + err
 
 
 async def test_audit_verify_json_exits_5_on_a_log_edited_while_the_server_was_stopped(

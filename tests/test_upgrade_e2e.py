@@ -3,7 +3,6 @@ upgrade keys, installed on a 6.x server, where their seats count and the 5.x one
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 from datetime import UTC, date, datetime
@@ -12,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from officestatus_client import AdminClient
-from officestatus_client.admin_cli import EXIT_OK, run
+from officestatus_client.admin_cli import EXIT_OK
 from officestatus_server.cli.vendor_main import main as vendor_cli
 from officestatus_server.core.keys import LicenseKind, sign_key
-from tests.support import FakeClock, RunningServer, Vendor
+from tests.support import FakeClock, RunningServer, Vendor, admin_cli
 
 # OfficeStatus 6: announced 1 August 2026, released 1 September 2026. The free window
 # reaches back three months from the announcement: purchases on or after 1 May 2026.
@@ -23,12 +22,9 @@ RELEASE = ["--target-major", "6", "--released", "2026-09-01", "--announced", "20
 
 
 async def _admin(server: RunningServer, *argv: str) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    code = await run(
-        ["--address", server.address, "--data-dir", str(server.data_dir), *argv], out, err
-    )
-    assert code == EXIT_OK, err.getvalue()
-    return out.getvalue()
+    code, out, err = await admin_cli(server, *argv)
+    assert code == EXIT_OK, err
+    return out
 
 
 def _carry_over_5x(db: sqlite3.Connection, vendor: Vendor) -> None:

@@ -7,7 +7,6 @@ Against a real in-process server (tests/support.py) on real SQLite, through the 
 from __future__ import annotations
 
 import codecs
-import io
 import json
 from pathlib import Path
 
@@ -22,12 +21,11 @@ from officestatus_client import (
     SeatsExhaustedError,
 )
 from officestatus_client._user_import import UsersFileError, names_in, read_users_csv
-from officestatus_client.admin_cli import run
 from officestatus_server.core.names import name_key
 from officestatus_server.core.user_plans import ImportedUser, plan_import_users, plan_remove_users
 from officestatus_server.errors import LicenseServerError, NotFound, PreconditionFailed
 from tests.core_support import add, at, licensed
-from tests.support import RunningServer, Vendor
+from tests.support import RunningServer, Vendor, admin_cli
 
 # As osexport.exe writes it: Windows-1252, CRLF, no byte order mark, CSV quoting.
 EXPORT_2X = (
@@ -45,15 +43,6 @@ EXPORTED = [
     ("José", True),
     ("dora", False),
 ]
-
-
-async def cli(server: RunningServer, *argv: str) -> tuple[int, str, str]:
-    """Run officestatus-admin against `server`: exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    code = await run(
-        ["--address", server.address, "--data-dir", str(server.data_dir), *argv], out, err
-    )
-    return code, out.getvalue(), err.getvalue()
 
 
 def csv_file(tmp_path: Path, data: bytes, name: str = "users.csv") -> Path:
@@ -85,7 +74,7 @@ async def test_a_windows_1252_export_is_imported_in_one_change(
     await install(server, admin, 3)
     before = await actions(admin)
 
-    code, out, err = await cli(server, "user", "import", str(csv_file(tmp_path, data)))
+    code, out, err = await admin_cli(server, "user", "import", str(csv_file(tmp_path, data)))
 
     assert (code, err) == (0, "")
     assert "as Windows-1252: 5 users, 3 marked enabled" in out
@@ -113,7 +102,7 @@ async def test_utf8_with_or_without_a_byte_order_mark(
     server: RunningServer, admin: AdminClient, tmp_path: Path, bom: bytes, said: str
 ) -> None:
     text = 'UserName,Enabled\nZoë,Y\n"Łukasz, Ø",N\nalice,Y\n'
-    code, out, err = await cli(
+    code, out, err = await admin_cli(
         server, "user", "import", str(csv_file(tmp_path, bom + text.encode()))
     )
     assert (code, err) == (0, "")
@@ -126,7 +115,7 @@ async def test_json_says_the_encoding(
     server: RunningServer, admin: AdminClient, tmp_path: Path
 ) -> None:
     path = csv_file(tmp_path, EXPORT_2X.encode("cp1252"))
-    code, out, _ = await cli(server, "--json", "user", "import", str(path))
+    code, out, _ = await admin_cli(server, "--json", "user", "import", str(path))
     assert code == 0
     reply = json.loads(out)
     assert reply["encoding"] == "Windows-1252"
@@ -146,7 +135,7 @@ async def test_lines_it_cannot_read_are_named_and_nothing_is_imported(
     ).encode("cp1252")
     before = await actions(admin)
 
-    code, out, err = await cli(server, "user", "import", str(csv_file(tmp_path, data)))
+    code, out, err = await admin_cli(server, "user", "import", str(csv_file(tmp_path, data)))
 
     assert (code, out) == (2, "")
     assert "nothing was imported" in err
@@ -195,7 +184,7 @@ async def test_too_many_enabled_for_the_seats_is_refused_whole(
     before = await actions(admin)
     path = csv_file(tmp_path, EXPORT_2X.encode("cp1252"))
 
-    code, out, err = await cli(server, "user", "import", str(path))
+    code, out, err = await admin_cli(server, "user", "import", str(path))
 
     assert (code, out) == (1, "")
     assert "Nothing was imported: the import enables 3 users." in err
@@ -238,14 +227,14 @@ async def test_remove_refuses_an_enabled_user_unless_forced(
     await admin.add_users(["cy"])
     before = await actions(admin)
 
-    code, out, err = await cli(server, "user", "remove", "cy", "ANN")
+    code, out, err = await admin_cli(server, "user", "remove", "cy", "ANN")
     assert (code, out) == (1, "")
     assert "Still enabled: ann. Disable it first, or force the removal" in err
     assert "USER_ENABLED" in err
     assert await users_of(admin) == [("ann", True), ("bob", True), ("cy", False)]
     assert await actions(admin) == before
 
-    code, out, err = await cli(server, "user", "remove", "cy", "ANN", "--force")
+    code, out, err = await admin_cli(server, "user", "remove", "cy", "ANN", "--force")
     assert (code, err) == (0, "")
     assert "Removed 2 users: cy, ann." in out
     assert "1 of 5 seats in use" in out
@@ -296,7 +285,7 @@ async def test_a_removed_users_session_ends_at_its_next_heartbeat(
 
 
 async def test_user_remove_with_no_names_is_a_usage_error(server: RunningServer) -> None:
-    code, _, err = await cli(server, "user", "remove")
+    code, _, err = await admin_cli(server, "user", "remove")
     assert code == 2
     assert "name at least one user" in err
 
@@ -312,7 +301,7 @@ async def test_from_file_skips_comments_blank_lines_and_a_header(
         codecs.BOM_UTF8
         + "UserName\r\n# the office\r\nann\r\n\r\n  # old\r\nbob \r\nZoë\r\n".encode()
     )
-    code, out, err = await cli(server, "user", "add", "--from-file", str(names))
+    code, out, err = await admin_cli(server, "user", "add", "--from-file", str(names))
     assert (code, err) == (0, "")
     assert "Added 3 users: ann, bob, Zoë." in out
     assert await users_of(admin) == [("Zoë", False), ("ann", False), ("bob", False)]
@@ -322,7 +311,7 @@ async def test_from_file_refuses_a_users_csv_and_points_to_import(
     server: RunningServer, admin: AdminClient, tmp_path: Path
 ) -> None:
     path = csv_file(tmp_path, EXPORT_2X.encode("cp1252"))
-    code, out, err = await cli(server, "user", "add", "--from-file", str(path))
+    code, out, err = await admin_cli(server, "user", "add", "--from-file", str(path))
     assert (code, out) == (2, "")
     assert "nothing was changed" in err
     assert f"officestatus-admin user import {path}" in err
