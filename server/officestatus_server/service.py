@@ -37,6 +37,7 @@ from officestatus_server.core.sessions import (
 )
 from officestatus_server.core.status import StatusView, status_view
 from officestatus_server.core.takeover import Takeover, TookOver
+from officestatus_server.core.tally import LoginTally
 from officestatus_server.core.upgrade import Preview, preview_upgrade
 from officestatus_server.core.user_plans import ImportedUser
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
@@ -115,6 +116,8 @@ class LicenseService:
         # Work that must finish even if whoever asked for it has gone.
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions: SessionTable | None = None
+        # Every login decided, counted for the metrics and the usage history.
+        self.tally = LoginTally()
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -316,6 +319,7 @@ class LicenseService:
         """Decide a login; open a session when granted and the client keeps one."""
         now = self._now()
         decision = decide_login(self.registry, user_name, now)
+        self.tally.count(decision.reason, release)
         if decision.granted and release.has_sessions:
             key = name_key(decision.user_name)
             opened = self.sessions.open(key, self._monotonic(), int(release))
