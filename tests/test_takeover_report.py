@@ -22,8 +22,10 @@ from officestatus.admin import admin_service_pb2_grpc as admin_grpc
 from officestatus_client import AdminClient, InvalidArgumentError
 from officestatus_client.admin_cli import run
 from officestatus_server.core.keys import public_key_text
+from officestatus_server.core.model import Change
+from officestatus_server.core.takeover import TookOver, plan_report_seen
 from tests.legacy_servers import LegacyInstallation, LegacyUser, LegacyVendor, flip_one_byte
-from tests.support import FakeClock, RunningServer, Vendor
+from tests.support import START, FakeClock, RunningServer, Vendor
 
 SEEN_COMMAND = "officestatus-admin takeover-report --seen"
 
@@ -112,6 +114,9 @@ async def test_the_status_shows_the_takeover_until_marked_seen_which_is_audited_
         assert section.attention_more == 0
         assert not any("user 'bob'" in line for line in section.attention)
 
+    await taken_over.restart()  # the section, as it was, until marked seen
+    async with AdminClient(taken_over.address, taken_over.token) as admin:
+        assert (await admin.status()).takeover == section
         took_over, status = await admin.mark_takeover_report_seen()
         assert took_over
         assert status.takeover is None
@@ -291,3 +296,19 @@ async def test_the_report_page_limit_is_the_servers(taken_over: RunningServer) -
                 admin_pb.GetTakeoverReportRequest(limit=-1), metadata=metadata
             )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_marking_the_report_seen_is_planned_once() -> None:
+    took_over = TookOver(5, "took over", "0.0.0.0:50051", 30, ("a", "b", "c"), attention=(1,))
+    change = plan_report_seen(took_over, START)
+    assert change.takeover_report_seen
+    assert change.audit is not None
+    assert (change.audit.action, change.audit.result) == (
+        "takeover.report-seen",
+        "marked seen (3 lines)",
+    )
+    assert plan_report_seen(dataclasses.replace(took_over, seen=True), START) == Change(audit=None)
+    assert plan_report_seen(None, START) == Change(audit=None)
+    assert took_over.needs_attention() == (("b",), 0)
+    assert took_over.needs_attention(limit=0) == ((), 1)
+    assert took_over.page(1, 5) == ("b", "c")
