@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import socket
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,6 +160,13 @@ class RunningServer:
             finally:
                 db.close()
         await self.start()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def admin_cli(server: RunningServer, *argv: str) -> tuple[int, str, str]:

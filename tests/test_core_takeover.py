@@ -195,3 +195,18 @@ def test_keys_of_every_kind_of_each_release(tmp_path: Path, release: int) -> Non
     ext = [i for i in plan.items if i.kind == "extension"]
     assert len(ext) == len(extensions)
     assert all(i.outcome == LEFT_OUT and "history only" in i.detail for i in ext)
+
+
+def test_the_summary_counts_one_of_a_kind_in_the_singular(tmp_path: Path) -> None:
+    vendor = LegacyVendor()
+    old = LegacyInstallation(
+        release=5,
+        users=[LegacyUser("anna"), LegacyUser("ANNA ", enabled=False)],
+        licenses=[vendor.key("L5-1", major=5), flip_one_byte(vendor.key("L5-2", major=5))],
+        audit=[("2022-01-01 10:00:00", "DOM\\adm", "user.add", "anna")],
+    )
+    plan = _plan(tmp_path, old, vendor)
+    assert ": 1 user (1 enabled), 1 license, 0 sessions, 1 name merged, 1 item left out" in (
+        plan.summary
+    )
+    assert any(i.kind == "audit" and i.subject == "1 record" for i in plan.items)

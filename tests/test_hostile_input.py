@@ -104,6 +104,7 @@ ADMIN_MUTATIONS = frozenset(
         "DisableUsers",
         "ImportUsers",
         "RemoveUsers",
+        "MarkTakeoverReportSeen",
     }
 )
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support import free_port
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 MARKER = "<!-- walkthrough:"
@@ -20,12 +21,6 @@ def walkthrough() -> str:
     match = re.search(r"```bash\n(.*?)```", after, re.DOTALL)
     assert match is not None, "no bash block after the walkthrough marker"
     return match.group(1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from officestatus_client import AdminClient
+from officestatus_client import AdminClient, DenyReason, SeatClient
 from officestatus_server.core.keys import public_key_text
 from scripts.processes import SERVER_COMMAND, start_listening, terminate
 from tests.legacy import LegacyClient
@@ -27,12 +27,7 @@ from tests.legacy_servers import (
     LegacyVendor,
     flip_one_byte,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import Vendor, free_port
 
 
 def _digest(path: Path) -> str:
@@ -70,7 +65,7 @@ class Upgrade:
 
 @pytest.fixture
 def upgrade(tmp_path: Path) -> Upgrade:
-    up = Upgrade(tmp_path / "old", tmp_path / "data", LegacyVendor(), _free_port())
+    up = Upgrade(tmp_path / "old", tmp_path / "data", LegacyVendor(), free_port())
     up.trust_old_vendor()
     return up
 
@@ -279,5 +274,63 @@ async def test_a_sigkill_during_the_takeover_leaves_no_6x_database(upgrade: Upgr
             audit = await admin.audit()
         assert len(users) == 20003
         assert [a.action for a in audit].count("takeover") == 1
+    finally:
+        assert await terminate(process)
+
+
+@pytest.mark.parametrize(
+    ("release", "seated"),
+    [
+        # 3.x gave seats in rowid order; 4.x and 5.x by enabled_at, NULL first.
+        (3, ["dora", "bert"]),
+        (4, ["bert", "carl"]),
+        (5, ["bert", "carl"]),
+    ],
+)
+async def test_a_6x_license_with_fewer_seats_keeps_the_old_seat_order(
+    upgrade: Upgrade, tmp_path: Path, release: int, seated: list[str]
+) -> None:
+    old = _installation(release, upgrade)
+    # The old seat order is neither the names' order nor (for 4.x/5.x) the rows' order.
+    old.users = [
+        LegacyUser("dora", enabled_at="2023-05-01 09:00:00"),
+        LegacyUser("bert", enabled_at=None),
+        LegacyUser("carl", enabled_at="2022-01-01 09:00:00"),
+        LegacyUser("anna", enabled_at="2024-01-01 09:00:00"),
+    ]
+    old.write(upgrade.old_dir)
+    vendor = Vendor()
+    public = vendor.write_public_key(tmp_path)
+    process, _ = await start_listening(
+        *upgrade.command("--vendor-key", str(public)), timeout=30, whole_banner=True
+    )
+    try:
+        address = f"127.0.0.1:{upgrade.port}"
+        token = (upgrade.data_dir / "admin-token").read_text().strip()
+        async with AdminClient(address, token) as admin:
+            _, status = await admin.install_license(vendor.issue(2))
+        assert not status.evaluation
+        assert (status.seats_total, status.users_enabled) == (2, 4)
+        refused = [n for n in ["dora", "bert", "carl", "anna"] if n not in seated]
+        assert list(status.over_capacity) == refused
+        async with SeatClient(address) as client:
+            for name in seated:
+                result = await client.login(name)
+                assert result.granted, (name, result.message)
+            for name in refused:
+                result = await client.login(name)
+                assert not result.granted, name
+                assert result.reason is DenyReason.OVER_CAPACITY
+        async with grpc.aio.insecure_channel(address) as channel:
+            # The clients deployed with the old server see the same order.
+            legacy = LegacyClient("v5" if release == 5 else "v4", channel)
+            version = "5.2.0" if release == 5 else "4.2.0"
+            granted = {
+                name: (
+                    await legacy.Login(user_name=name, client_version=version, machine_name="PC")
+                ).msg.granted
+                for name in ["anna", "bert", "carl", "dora"]
+            }
+        assert granted == {name: name in seated for name in ["anna", "bert", "carl", "dora"]}
     finally:
         assert await terminate(process)

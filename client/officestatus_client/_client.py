@@ -28,6 +28,8 @@ from officestatus_client._models import (
     LicenseStatus,
     LoginResult,
     Status,
+    TakeoverReport,
+    TakeoverReportPage,
     TlsConfig,
     UpgradePreview,
     User,
@@ -281,6 +283,38 @@ class AdminClient(_Client):
             self._stub.GetStatus, admin_pb.GetStatusRequest(), admin_pb.GetStatusResponse
         )
         return _convert.status(reply.status)
+
+    async def takeover_report_page(self, offset: int = 0, limit: int = 0) -> TakeoverReportPage:
+        """Lines of the takeover's report from `offset`: at most `limit` (0: a page, as
+        many as the server gives at once)."""
+        reply = await self._transport.call(
+            self._stub.GetTakeoverReport,
+            admin_pb.GetTakeoverReportRequest(offset=offset, limit=limit),
+            admin_pb.GetTakeoverReportResponse,
+        )
+        return _convert.takeover_report_page(reply)
+
+    async def takeover_report(self, page_size: int = 0) -> TakeoverReport | None:
+        """The whole report of the takeover that made this installation, read a page at
+        a time; None when no takeover made it."""
+        page = await self.takeover_report_page(0, page_size)
+        if not page.took_over:
+            return None
+        lines = list(page.lines)
+        while page.lines and len(lines) < page.total:
+            page = await self.takeover_report_page(len(lines), page_size)
+            lines.extend(page.lines)
+        return TakeoverReport(page.release, page.summary, page.seen, tuple(lines))
+
+    async def mark_takeover_report_seen(self) -> tuple[bool, Status]:
+        """Mark the takeover's report seen (the status then no longer shows it); False
+        when no takeover made this installation."""
+        reply = await self._transport.call(
+            self._stub.MarkTakeoverReportSeen,
+            admin_pb.MarkTakeoverReportSeenRequest(),
+            admin_pb.MarkTakeoverReportSeenResponse,
+        )
+        return reply.took_over, _convert.status(reply.status)
 
     async def audit(self, limit: int = 100) -> list[AuditRecord]:
         """The last `limit` admin changes, newest first."""

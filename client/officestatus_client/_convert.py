@@ -24,6 +24,8 @@ from officestatus_client._models import (
     LoginResult,
     NotCounting,
     Status,
+    TakeoverReportPage,
+    TakeoverSection,
     UpgradeCandidate,
     UpgradePreview,
     User,
@@ -204,6 +206,31 @@ def status(msg: admin_pb.Status) -> Status:
         unlimited=msg.unlimited,
         active_sessions=msg.active_sessions,
         clock_warning=msg.clock_warning,
+        takeover=takeover_section(msg.takeover) if msg.HasField("takeover") else None,
+    )
+
+
+def takeover_section(msg: admin_pb.TakeoverSection) -> TakeoverSection:
+    """A wire TakeoverSection as a TakeoverSection."""
+    return TakeoverSection(
+        release=msg.release,
+        summary=msg.summary,
+        report_lines=msg.report_lines,
+        attention=tuple(msg.attention),
+        attention_more=msg.attention_more,
+    )
+
+
+def takeover_report_page(msg: admin_pb.GetTakeoverReportResponse) -> TakeoverReportPage:
+    """A wire GetTakeoverReportResponse as a TakeoverReportPage."""
+    return TakeoverReportPage(
+        took_over=msg.took_over,
+        release=msg.release,
+        summary=msg.summary,
+        seen=msg.seen,
+        total=msg.total,
+        offset=msg.offset,
+        lines=tuple(msg.lines),
     )
 
 

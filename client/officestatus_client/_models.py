@@ -130,6 +130,49 @@ class NotCounting:
 
 
 @dataclass(frozen=True)
+class TakeoverSection:
+    """The takeover of an older installation that made this one, as the status shows it
+    until the admin has seen its report."""
+
+    # The old server's major release: 3, 4 or 5.
+    release: int
+    summary: str
+    # The whole report's lines (AdminClient.takeover_report).
+    report_lines: int
+    # The lines that need the admin's eye (merged, left out): the first 50 ...
+    attention: tuple[str, ...]
+    # ... and how many more there are.
+    attention_more: int
+
+
+@dataclass(frozen=True)
+class TakeoverReportPage:
+    """A page of a takeover's report; `took_over` is False when no takeover made this
+    installation."""
+
+    took_over: bool
+    release: int
+    summary: str
+    seen: bool
+    # All the report's lines, and this page's, from `offset`.
+    total: int
+    offset: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TakeoverReport:
+    """The whole report of the takeover that made this installation: every item taken
+    over, merged or left out, and why."""
+
+    release: int
+    summary: str
+    # Whether the admin has marked it seen (the status then no longer shows it).
+    seen: bool
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Status:
     """The whole licensing state: every number with where it comes from."""
 
@@ -155,6 +198,8 @@ class Status:
     active_sessions: int
     # Set when the server found the system clock set back (the evaluation then ended).
     clock_warning: str = ""
+    # Set while the report of the takeover that made this installation is unseen.
+    takeover: TakeoverSection | None = None
 
 
 @dataclass(frozen=True)

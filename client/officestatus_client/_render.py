@@ -19,6 +19,8 @@ from officestatus_client._models import (
     License,
     LoginResult,
     Status,
+    TakeoverReport,
+    TakeoverSection,
     UpgradePreview,
     User,
 )
@@ -194,6 +196,40 @@ def status_text(status: Status) -> str:
         f"Server {status.server_version} (major version {status.major_version}), "
         f"installation {status.installation_id}"
     )
+    if status.takeover is not None:
+        lines += ["", *_takeover_lines(status.takeover)]
+    return "\n".join(lines)
+
+
+# The commands that show the takeover's whole report, and mark it seen.
+REPORT_COMMAND = "officestatus-admin takeover-report"
+SEEN_COMMAND = f"{REPORT_COMMAND} --seen"
+
+
+def _takeover_lines(section: TakeoverSection) -> list[str]:
+    """The status's takeover section: what needs the admin's eye, and how to dismiss it."""
+    lines = [
+        f"Takeover: {section.summary}",
+        f"  The report has {_count(section.report_lines, 'line')} ({REPORT_COMMAND}).",
+    ]
+    if section.attention:
+        lines.append("  To look at (merged or left out):")
+        lines += [f"    {line}" for line in section.attention]
+        if section.attention_more:
+            lines.append(f"    ... and {section.attention_more} more in the report")
+    else:
+        lines.append("  Nothing was merged or left out.")
+    lines.append(f"  When you have read it, run: {SEEN_COMMAND}")
+    return lines
+
+
+def takeover_report_text(report: TakeoverReport) -> str:
+    """The whole report of a takeover, one line an item, and whether it was marked seen."""
+    lines = [report.summary, "", *report.lines, ""]
+    if report.seen:
+        lines.append("The report is marked seen: the status no longer shows it.")
+    else:
+        lines.append(f"The status shows it until you run: {SEEN_COMMAND}")
     return "\n".join(lines)
 
 

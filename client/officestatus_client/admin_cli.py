@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -134,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     user_cmds.add_parser("list", help="list users").set_defaults(run=_user_list)
 
     commands.add_parser("status", help="show the licensing state").set_defaults(run=_status)
+    report = commands.add_parser(
+        "takeover-report",
+        help="show the whole report of the takeover of the older server this one replaced",
+    )
+    report.add_argument(
+        "--seen",
+        action="store_true",
+        help="then mark it seen: the status no longer shows it (it stays readable here)",
+    )
+    report.set_defaults(run=_takeover_report)
     audit = commands.add_parser(
         "audit", help="show recent admin changes, or verify the log (audit verify)"
     )
@@ -256,6 +267,20 @@ async def _user_list(args: argparse.Namespace, client: AdminClient) -> str:
 async def _status(args: argparse.Namespace, client: AdminClient) -> str:
     status = await client.status()
     return _render.to_json(status) if args.json else _render.status_text(status)
+
+
+async def _takeover_report(args: argparse.Namespace, client: AdminClient) -> str:
+    report = await client.takeover_report()
+    if report is None:
+        if args.json:
+            return _render.to_json({"took_over": False})
+        return "No takeover: this installation was not made from an older server's."
+    if args.seen and not report.seen:
+        await client.mark_takeover_report_seen()
+        report = dataclasses.replace(report, seen=True)
+    if args.json:
+        return _render.to_json({"took_over": True, **dataclasses.asdict(report)})
+    return _render.takeover_report_text(report)
 
 
 async def _audit(args: argparse.Namespace, client: AdminClient) -> str:

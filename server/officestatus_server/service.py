@@ -36,7 +36,7 @@ from officestatus_server.core.sessions import (
     SessionTable,
 )
 from officestatus_server.core.status import StatusView, status_view
-from officestatus_server.core.takeover import Takeover, TookOver
+from officestatus_server.core.takeover import Takeover, TookOver, plan_report_seen
 from officestatus_server.core.tally import LoginTally
 from officestatus_server.core.upgrade import Preview, preview_upgrade
 from officestatus_server.core.user_plans import ImportedUser
@@ -466,6 +466,22 @@ class LicenseService:
         # as it does for the login that follows.
         now = self._now()
         return status_view(self.registry, now)
+
+    def takeover_report(self) -> TookOver | None:
+        """The report of the takeover this installation was made by; None without one."""
+        return self.took_over
+
+    async def mark_takeover_report_seen(self) -> TookOver | None:
+        """Record that the admin has seen the takeover's report (once, audited): the
+        status shows it no more, the report stays readable. None without a takeover."""
+
+        if self.took_over is None or self.took_over.seen:
+            return self.took_over  # nothing to write
+        # Planned under the change lock: two admins marking it at once audit it once.
+        change = await self._change(lambda r, now: plan_report_seen(self.took_over, now))
+        if change.takeover_report_seen and self.took_over is not None:
+            self.took_over = replace(self.took_over, seen=True)
+        return self.took_over
 
     async def audit(self, limit: int) -> list[ChainedRecord]:
         """The newest audit records, newest first."""

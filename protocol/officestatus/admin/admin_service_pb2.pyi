@@ -510,6 +510,7 @@ class Status(_message.Message):
     UNLIMITED_FIELD_NUMBER: _builtins.int
     ACTIVE_SESSIONS_FIELD_NUMBER: _builtins.int
     CLOCK_WARNING_FIELD_NUMBER: _builtins.int
+    TAKEOVER_FIELD_NUMBER: _builtins.int
     server_version: _builtins.str
     major_version: _builtins.int
     installation_id: _builtins.str
@@ -544,6 +545,10 @@ class Status(_message.Message):
     def not_counting(self) -> _containers.RepeatedCompositeFieldContainer[Global___NotCounting]:
         """Installed licenses whose seats do not count here, with the reason."""
 
+    @_builtins.property
+    def takeover(self) -> Global___TakeoverSection:
+        """Set while the report of the takeover that made this installation is unseen."""
+
     def __init__(
         self,
         *,
@@ -565,14 +570,57 @@ class Status(_message.Message):
         unlimited: _builtins.bool = ...,
         active_sessions: _builtins.int = ...,
         clock_warning: _builtins.str = ...,
+        takeover: Global___TakeoverSection | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["takeover", b"takeover"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "clock_warning", b"clock_warning", "counting", b"counting", "evaluation", b"evaluation", "evaluation_days_left", b"evaluation_days_left", "evaluation_ends_at", b"evaluation_ends_at", "evaluation_expired", b"evaluation_expired", "installation_id", b"installation_id", "major_version", b"major_version", "not_counting", b"not_counting", "over_capacity", b"over_capacity", "seats_total", b"seats_total", "seats_used", b"seats_used", "server_version", b"server_version", "summary", b"summary", "support_until", b"support_until", "unlimited", b"unlimited", "users_enabled", b"users_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "clock_warning", b"clock_warning", "counting", b"counting", "evaluation", b"evaluation", "evaluation_days_left", b"evaluation_days_left", "evaluation_ends_at", b"evaluation_ends_at", "evaluation_expired", b"evaluation_expired", "installation_id", b"installation_id", "major_version", b"major_version", "not_counting", b"not_counting", "over_capacity", b"over_capacity", "seats_total", b"seats_total", "seats_used", b"seats_used", "server_version", b"server_version", "summary", b"summary", "support_until", b"support_until", "takeover", b"takeover", "unlimited", b"unlimited", "users_enabled", b"users_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Status: _TypeAlias = Status  # noqa: Y015
+
+@_typing.final
+class TakeoverSection(_message.Message):
+    """The takeover of an older installation, as the status shows it until the admin has
+    seen its report.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELEASE_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    REPORT_LINES_FIELD_NUMBER: _builtins.int
+    ATTENTION_FIELD_NUMBER: _builtins.int
+    ATTENTION_MORE_FIELD_NUMBER: _builtins.int
+    release: _builtins.int
+    """The old server's major release: 3, 4 or 5."""
+    summary: _builtins.str
+    """One line: what was taken over."""
+    report_lines: _builtins.int
+    """The whole report's lines (GetTakeoverReport)."""
+    attention_more: _builtins.int
+    """... and how many more there are."""
+    @_builtins.property
+    def attention(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The lines that need the admin's eye (merged, left out), at most 50 ..."""
+
+    def __init__(
+        self,
+        *,
+        release: _builtins.int = ...,
+        summary: _builtins.str = ...,
+        report_lines: _builtins.int = ...,
+        attention: _abc.Iterable[_builtins.str] | None = ...,
+        attention_more: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attention", b"attention", "attention_more", b"attention_more", "release", b"release", "report_lines", b"report_lines", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TakeoverSection: _TypeAlias = TakeoverSection  # noqa: Y015
 
 @_typing.final
 class GetStatusResponse(_message.Message):
@@ -978,3 +1026,109 @@ class RemoveUsersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RemoveUsersResponse: _TypeAlias = RemoveUsersResponse  # noqa: Y015
+
+@_typing.final
+class GetTakeoverReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFSET_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    offset: _builtins.int
+    """The first line wanted (0: the first)."""
+    limit: _builtins.int
+    """At most this many lines; 0, or more than the server gives in one page (1000), means
+    one page.
+    """
+    def __init__(
+        self,
+        *,
+        offset: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTakeoverReportRequest: _TypeAlias = GetTakeoverReportRequest  # noqa: Y015
+
+@_typing.final
+class GetTakeoverReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOK_OVER_FIELD_NUMBER: _builtins.int
+    RELEASE_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    SEEN_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    took_over: _builtins.bool
+    """False when no takeover made this installation: the rest is then empty."""
+    release: _builtins.int
+    summary: _builtins.str
+    seen: _builtins.bool
+    """Whether the admin has marked the report seen."""
+    total: _builtins.int
+    """All the report's lines, and this page's: from `offset`, in the report's order."""
+    offset: _builtins.int
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        took_over: _builtins.bool = ...,
+        release: _builtins.int = ...,
+        summary: _builtins.str = ...,
+        seen: _builtins.bool = ...,
+        total: _builtins.int = ...,
+        offset: _builtins.int = ...,
+        lines: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "offset", b"offset", "release", b"release", "seen", b"seen", "summary", b"summary", "took_over", b"took_over", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTakeoverReportResponse: _TypeAlias = GetTakeoverReportResponse  # noqa: Y015
+
+@_typing.final
+class MarkTakeoverReportSeenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkTakeoverReportSeenRequest: _TypeAlias = MarkTakeoverReportSeenRequest  # noqa: Y015
+
+@_typing.final
+class MarkTakeoverReportSeenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOK_OVER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    took_over: _builtins.bool
+    """False when no takeover made this installation: nothing to mark."""
+    @_builtins.property
+    def status(self) -> Global___Status: ...
+    def __init__(
+        self,
+        *,
+        took_over: _builtins.bool = ...,
+        status: Global___Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status", "took_over", b"took_over"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkTakeoverReportSeenResponse: _TypeAlias = MarkTakeoverReportSeenResponse  # noqa: Y015

@@ -104,6 +104,16 @@ class AdminServiceStub:
                 request_serializer=officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersRequest.SerializeToString,
                 response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersResponse.FromString,
                 _registered_method=True)
+        self.GetTakeoverReport = channel.unary_unary(
+                '/officestatus.admin.AdminService/GetTakeoverReport',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.GetTakeoverReportRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.GetTakeoverReportResponse.FromString,
+                _registered_method=True)
+        self.MarkTakeoverReportSeen = channel.unary_unary(
+                '/officestatus.admin.AdminService/MarkTakeoverReportSeen',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -200,6 +210,22 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTakeoverReport(self, request, context):
+        """The whole report of the takeover of an older installation (3.x, 4.x, 5.x) that made
+        this one, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkTakeoverReportSeen(self, request, context):
+        """The admin has seen the takeover's report: the status shows it no more (audited once;
+        a repeat changes nothing). The report stays readable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -272,6 +298,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RemoveUsers,
                     request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersRequest.FromString,
                     response_serializer=officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersResponse.SerializeToString,
+            ),
+            'GetTakeoverReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTakeoverReport,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.GetTakeoverReportRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.GetTakeoverReportResponse.SerializeToString,
+            ),
+            'MarkTakeoverReportSeen': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkTakeoverReportSeen,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -652,6 +688,60 @@ class AdminService:
             '/officestatus.admin.AdminService/RemoveUsers',
             officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersRequest.SerializeToString,
             officestatus_dot_admin_dot_admin__service__pb2.RemoveUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTakeoverReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/GetTakeoverReport',
+            officestatus_dot_admin_dot_admin__service__pb2.GetTakeoverReportRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.GetTakeoverReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkTakeoverReportSeen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/MarkTakeoverReportSeen',
+            officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,14 @@ class AdminServiceStub:
     """
     RemoveUsers: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RemoveUsersRequest, _admin_service_pb2.RemoveUsersResponse]
     """Remove users, all or none; an enabled user only when forced."""
+    GetTakeoverReport: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetTakeoverReportRequest, _admin_service_pb2.GetTakeoverReportResponse]
+    """The whole report of the takeover of an older installation (3.x, 4.x, 5.x) that made
+    this one, a page at a time.
+    """
+    MarkTakeoverReportSeen: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.MarkTakeoverReportSeenRequest, _admin_service_pb2.MarkTakeoverReportSeenResponse]
+    """The admin has seen the takeover's report: the status shows it no more (audited once;
+    a repeat changes nothing). The report stays readable.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -84,6 +92,14 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
     RemoveUsers: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RemoveUsersRequest, _admin_service_pb2.RemoveUsersResponse]  # type: ignore[assignment]
     """Remove users, all or none; an enabled user only when forced."""
+    GetTakeoverReport: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetTakeoverReportRequest, _admin_service_pb2.GetTakeoverReportResponse]  # type: ignore[assignment]
+    """The whole report of the takeover of an older installation (3.x, 4.x, 5.x) that made
+    this one, a page at a time.
+    """
+    MarkTakeoverReportSeen: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.MarkTakeoverReportSeenRequest, _admin_service_pb2.MarkTakeoverReportSeenResponse]  # type: ignore[assignment]
+    """The admin has seen the takeover's report: the status shows it no more (audited once;
+    a repeat changes nothing). The report stays readable.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -192,5 +208,25 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.RemoveUsersResponse, _abc.Awaitable[_admin_service_pb2.RemoveUsersResponse]]:
         """Remove users, all or none; an enabled user only when forced."""
+
+    @_abc_1.abstractmethod
+    def GetTakeoverReport(
+        self,
+        request: _admin_service_pb2.GetTakeoverReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.GetTakeoverReportResponse, _abc.Awaitable[_admin_service_pb2.GetTakeoverReportResponse]]:
+        """The whole report of the takeover of an older installation (3.x, 4.x, 5.x) that made
+        this one, a page at a time.
+        """
+
+    @_abc_1.abstractmethod
+    def MarkTakeoverReportSeen(
+        self,
+        request: _admin_service_pb2.MarkTakeoverReportSeenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.MarkTakeoverReportSeenResponse, _abc.Awaitable[_admin_service_pb2.MarkTakeoverReportSeenResponse]]:
+        """The admin has seen the takeover's report: the status shows it no more (audited once;
+        a repeat changes nothing). The report stays readable.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -28,12 +28,20 @@ from datetime import datetime, timedelta
 
 from officestatus_server.core.keys import LicenseKey
 from officestatus_server.core.legacy import LegacyServer, LegacyUser
-from officestatus_server.core.model import AuditEntry, Installation, InstalledLicense, User
+from officestatus_server.core.model import (
+    AuditEntry,
+    Change,
+    Installation,
+    InstalledLicense,
+    User,
+)
 from officestatus_server.core.names import clean_name, name_key
 from officestatus_server.core.texts import count, short
 from officestatus_server.errors import InvalidInput, KeyRejected
 
 MISSED_HEARTBEATS = 3
+# The lines of the report the status shows while unseen, at most.
+STATUS_SHOWS = 50
 TAKEN = "taken over"
 MERGED = "merged"
 LEFT_OUT = "left out"
@@ -86,13 +94,13 @@ class Takeover:
         merged = sum(1 for i in self.items if i.outcome == MERGED)
         text = (
             f"took over the {self.release}.x installation {self.installation.installation_id} "
-            f"from {self.source}: {len(self.users)} users ({enabled} enabled), "
-            f"{len(self.licenses)} licenses, {len(self.sessions)} sessions"
+            f"from {self.source}: {count(len(self.users), 'user')} ({enabled} enabled), "
+            f"{count(len(self.licenses), 'license')}, {count(len(self.sessions), 'session')}"
         )
         if merged:
-            text += f", {merged} names merged"
+            text += f", {count(merged, 'name')} merged"
         if left_out:
-            text += f", {left_out} items left out (see the report)"
+            text += f", {count(left_out, 'item')} left out (see the report)"
         return text
 
 
@@ -107,6 +115,8 @@ class TookOver:
     heartbeat_seconds: int | None
     report: tuple[str, ...]
     seen: bool = False
+    # The report's lines that need the admin's eye (merged, left out), by position.
+    attention: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, takeover: Takeover) -> TookOver:
@@ -117,7 +127,28 @@ class TookOver:
             takeover.listen,
             takeover.heartbeat_seconds,
             tuple(item.line() for item in takeover.items),
+            attention=tuple(i for i, item in enumerate(takeover.items) if item.outcome != TAKEN),
         )
+
+    def needs_attention(self, limit: int = STATUS_SHOWS) -> tuple[tuple[str, ...], int]:
+        """Up to `limit` of the lines that need the admin's eye, and how many more."""
+        shown = tuple(self.report[i] for i in self.attention[:limit])
+        return shown, len(self.attention) - len(shown)
+
+    def page(self, offset: int, limit: int) -> tuple[str, ...]:
+        """The report's lines from `offset`, at most `limit` of them."""
+        return self.report[offset : offset + limit]
+
+
+def plan_report_seen(took_over: TookOver | None, now: datetime) -> Change:
+    """The admin has seen the takeover's report: recorded once, audited; a repeat, or an
+    installation no takeover made, changes nothing."""
+    if took_over is None or took_over.seen:
+        return Change(audit=None)
+    lines = count(len(took_over.report), "line")
+    subject = f"the report of the {took_over.release}.x takeover"
+    entry = AuditEntry(now, "takeover.report-seen", subject, f"marked seen ({lines})")
+    return Change(audit=entry, takeover_report_seen=True)
 
 
 # Reads a key's text: the verified key, or KeyRejected.
@@ -269,7 +300,7 @@ def plan_takeover(old: LegacyServer, read: KeyReader, source: str, now: datetime
         for a in old.audit
     ]
     if old.audit:
-        items.append(Item("audit", f"{len(old.audit)} records", TAKEN, "in their order"))
+        items.append(Item("audit", count(len(old.audit), "record"), TAKEN, "in their order"))
     plan = Takeover(
         release=old.release,
         source=source,

@@ -16,6 +16,8 @@ from officestatus_server.rpc.errors import Context
 from officestatus_server.service import LicenseService
 
 MAX_AUDIT = 10_000
+# Lines of a takeover's report in one reply, at most: 100,000 users are 100 replies.
+REPORT_PAGE = 1000
 BACKUP_CHUNK = 1024 * 1024
 
 
@@ -26,7 +28,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self._service = service
 
     def _status(self) -> pb.Status:
-        return convert.status_message(self._service.status(), self._service.active_sessions())
+        service = self._service
+        return convert.status_message(
+            service.status(), service.active_sessions(), service.takeover_report()
+        )
 
     def _users(self, users: list[User]) -> list[pb.User]:
         service = self._service
@@ -150,3 +155,25 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             with target.open("rb") as copy:
                 while chunk := copy.read(BACKUP_CHUNK):
                     yield pb.BackupResponse(chunk=chunk)
+
+    async def GetTakeoverReport(
+        self, request: pb.GetTakeoverReportRequest, context: Context
+    ) -> pb.GetTakeoverReportResponse:
+        """A page of the takeover's report."""
+        if request.offset < 0 or request.limit < 0:
+            raise InvalidInput(
+                "The report's offset and limit must not be negative.", reason="LIMIT_INVALID"
+            )
+        limit = min(request.limit or REPORT_PAGE, REPORT_PAGE)
+        return convert.takeover_report_message(
+            self._service.takeover_report(), request.offset, limit
+        )
+
+    async def MarkTakeoverReportSeen(
+        self, request: pb.MarkTakeoverReportSeenRequest, context: Context
+    ) -> pb.MarkTakeoverReportSeenResponse:
+        """The admin has seen the takeover's report."""
+        took_over = await self._service.mark_takeover_report_seen()
+        return pb.MarkTakeoverReportSeenResponse(
+            took_over=took_over is not None, status=self._status()
+        )

@@ -12,6 +12,7 @@ from officestatus_server.core.model import InstalledLicense, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.registry import Counted, NotCounted, Registry, not_counting_reason
 from officestatus_server.core.status import StatusView
+from officestatus_server.core.takeover import TookOver
 from officestatus_server.core.upgrade import Preview
 
 Item = TypeVar("Item")
@@ -89,9 +90,13 @@ _not_counting = _Converted[NotCounted, pb.NotCounting](
 )
 
 
-def status_message(view: StatusView, active_sessions: int) -> pb.Status:
-    """The explained licensing state."""
+def status_message(
+    view: StatusView, active_sessions: int, took_over: TookOver | None = None
+) -> pb.Status:
+    """The explained licensing state; with the takeover's section while its report is
+    unseen."""
     return pb.Status(
+        takeover=takeover_section(took_over),
         server_version=view.server_version,
         major_version=view.major_version,
         installation_id=view.installation_id,
@@ -110,6 +115,37 @@ def status_message(view: StatusView, active_sessions: int) -> pb.Status:
         unlimited=view.unlimited,
         active_sessions=active_sessions,
         clock_warning=view.clock_warning,
+    )
+
+
+def takeover_section(took_over: TookOver | None) -> pb.TakeoverSection | None:
+    """What the status shows of a takeover: nothing once its report is seen."""
+    if took_over is None or took_over.seen:
+        return None
+    attention, more = took_over.needs_attention()
+    return pb.TakeoverSection(
+        release=took_over.release,
+        summary=took_over.summary,
+        report_lines=len(took_over.report),
+        attention=list(attention),
+        attention_more=more,
+    )
+
+
+def takeover_report_message(
+    took_over: TookOver | None, offset: int, limit: int
+) -> pb.GetTakeoverReportResponse:
+    """A page of a takeover's report."""
+    if took_over is None:
+        return pb.GetTakeoverReportResponse(took_over=False)
+    return pb.GetTakeoverReportResponse(
+        took_over=True,
+        release=took_over.release,
+        summary=took_over.summary,
+        seen=took_over.seen,
+        total=len(took_over.report),
+        offset=offset,
+        lines=list(took_over.page(offset, limit)),
     )
 
 

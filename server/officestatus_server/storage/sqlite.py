@@ -633,4 +633,5 @@ def took_over_from_meta(meta: dict[str, str]) -> TookOver | None:
         else int(raw["heartbeat_seconds"]),
         report=tuple(str(line) for line in raw["report"]),
         seen=bool(raw.get("seen", False)),
+        attention=tuple(int(i) for i in raw.get("attention", ())),
     )
