@@ -138,7 +138,7 @@ def test_the_id_is_kept_the_evaluation_begins_now_and_the_audit_follows(tmp_path
     assert plan.installation.installation_id == "11111111-2222-3333-4444-555555555555"
     assert plan.installation.first_started_at == NOW
     assert [a.action for a in plan.audit] == ["4.x user.add", "4.x license.add", "takeover"]
-    assert plan.audit[-1].result == plan.summary
+    assert plan.audit[-1].result.startswith(plan.summary + "; the report: ")
     assert "4.x installation 11111111" in plan.summary
 
 
@@ -210,3 +210,12 @@ def test_the_summary_counts_one_of_a_kind_in_the_singular(tmp_path: Path) -> Non
         plan.summary
     )
     assert any(i.kind == "audit" and i.subject == "1 record" for i in plan.items)
+
+
+def test_the_audit_record_shows_at_most_fifty_lines_that_need_a_look(tmp_path: Path) -> None:
+    names = [LegacyUser(f"user{i:03d}") for i in range(60)]
+    twins = [LegacyUser(f"user{i:03d} ", enabled=False) for i in range(60)]
+    plan = _plan(tmp_path, LegacyInstallation(release=5, users=[*names, *twins]), LegacyVendor())
+    result = plan.audit[-1].result
+    assert result.count(": merged (") == 50
+    assert "; and 10 more; the report: " in result

@@ -7,6 +7,7 @@ on real gRPC and SQLite."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -143,7 +144,14 @@ async def test_the_takeover_is_in_the_log_and_the_audit(
     for line in report.lines:
         assert f"takeover: {line}" in logged
     assert audit[0].action == "takeover"
-    assert audit[0].result == report.summary
+    # The audit record: the summary, the lines that need a look, and the report's digest,
+    # so the report printed later can be checked against the audit chain.
+    whole = "".join(f"{line}\n" for line in report.lines).encode()
+    assert audit[0].result.startswith(report.summary + "; needs a look: ")
+    assert MERGED in audit[0].result
+    assert audit[0].result.endswith(
+        f"; the report: {len(report.lines)} lines, sha256 {hashlib.sha256(whole).hexdigest()}"
+    )
 
 
 async def test_the_report_comes_in_pages_the_server_caps(tmp_path: Path) -> None:

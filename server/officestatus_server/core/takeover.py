@@ -17,11 +17,14 @@ which and why (`Item`). The rules, by item:
 - evaluation extensions (4.x/5.x): history only;
 - sessions (5.x): those seen within their last three heartbeat intervals are carried;
 - audit (4.x/5.x): every record, in order, marked as the old release's, then one record
-  of the takeover with its summary.
+  of the takeover: its summary, the report's lines that need a look (at most
+  `STATUS_SHOWS` of them, with how many more), and the whole report's SHA-256, so the
+  report `takeover-report` prints can be checked against the audit chain.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -134,6 +137,22 @@ class TookOver:
         """Up to `limit` of the lines that need the admin's eye, and how many more."""
         shown = tuple(self.report[i] for i in self.attention[:limit])
         return shown, len(self.attention) - len(shown)
+
+    def audit_text(self) -> str:
+        """What the takeover's audit record says: the summary, the lines that need a look
+        (bounded), and the SHA-256 of the whole report (its lines, each ending in a
+        newline, UTF-8)."""
+        shown, more = self.needs_attention()
+        text = self.summary
+        if shown:
+            text += "; needs a look: " + "; ".join(shown)
+            if more:
+                text += f"; and {more} more"
+        return f"{text}; the report: {count(len(self.report), 'line')}, sha256 {self.digest()}"
+
+    def digest(self) -> str:
+        """The SHA-256 of the whole report, hex: its lines, each ending in a newline."""
+        return hashlib.sha256("".join(f"{line}\n" for line in self.report).encode()).hexdigest()
 
     def page(self, offset: int, limit: int) -> tuple[str, ...]:
         """The report's lines from `offset`, at most `limit` of them."""
@@ -313,5 +332,7 @@ def plan_takeover(old: LegacyServer, read: KeyReader, source: str, now: datetime
         audit=tuple(audit),
         items=tuple(items),
     )
-    record = AuditEntry(now, "takeover", f"{old.release}.x {old.installation_id}", plan.summary)
+    record = AuditEntry(
+        now, "takeover", f"{old.release}.x {old.installation_id}", TookOver.of(plan).audit_text()
+    )
     return replace(plan, audit=(*plan.audit, record))
