@@ -253,6 +253,12 @@ async def test_the_cli_shows_the_section_prints_the_report_and_marks_it_seen(
     assert "user 'user002': taken over (disabled)" in lines
     assert MERGED in lines
     assert lines[-1] == f"The status shows it until you run: {SEEN_COMMAND}"
+    # The digest of what was printed is the one the audit record names.
+    assert lines[-2].startswith("sha256 ")
+    digest = lines[-2].split()[1]
+    code, audit_out, _ = await admin_cli(taken_over, "--json", "audit")
+    assert code == 0
+    assert f"sha256 {digest}" in audit_out
     code, out, _ = await admin_cli(taken_over, "status")
     assert "Takeover:" in out  # reading it is not marking it
 
@@ -263,6 +269,7 @@ async def test_the_cli_shows_the_section_prints_the_report_and_marks_it_seen(
     assert data["seen"] is True
     assert data["release"] == 5
     assert MERGED in data["lines"]
+    assert data["sha256"] == digest
     code, out, _ = await admin_cli(taken_over, "status")
     assert code == 0
     assert "Takeover:" not in out

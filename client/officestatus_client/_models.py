@@ -6,6 +6,7 @@ empty string on the wire, like an empty optional identifier, is None.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -170,6 +171,12 @@ class TakeoverReport:
     # Whether the admin has marked it seen (the status then no longer shows it).
     seen: bool
     lines: tuple[str, ...]
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the report as received (its lines, each ending in a newline,
+        UTF-8): the takeover's audit record names the digest of the report it wrote."""
+        return hashlib.sha256("".join(f"{line}\n" for line in self.lines).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

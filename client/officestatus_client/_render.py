@@ -226,6 +226,7 @@ def _takeover_lines(section: TakeoverSection) -> list[str]:
 def takeover_report_text(report: TakeoverReport) -> str:
     """The whole report of a takeover, one line an item, and whether it was marked seen."""
     lines = [report.summary, "", *report.lines, ""]
+    lines.append(f"sha256 {report.sha256} (the takeover's audit record names the same)")
     if report.seen:
         lines.append("The report is marked seen: the status no longer shows it.")
     else:

@@ -279,7 +279,8 @@ async def _takeover_report(args: argparse.Namespace, client: AdminClient) -> str
         await client.mark_takeover_report_seen()
         report = dataclasses.replace(report, seen=True)
     if args.json:
-        return _render.to_json({"took_over": True, **dataclasses.asdict(report)})
+        document = {"took_over": True, **dataclasses.asdict(report), "sha256": report.sha256}
+        return _render.to_json(document)
     return _render.takeover_report_text(report)
 
 
