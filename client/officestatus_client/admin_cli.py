@@ -59,13 +59,14 @@ EXIT_BROKEN_PIPE = Exit.BROKEN_PIPE
 # A command: the parsed arguments and a client in, the text to print out.
 Command = Callable[[argparse.Namespace, AdminClient], Awaitable[str]]
 
+_FORMAT_FIELDS = f'"format": "{_render.CLI_FORMAT}", "version": {_render.CLI_FORMAT_VERSION}'
 _EPILOG = f"""\
 {exit_codes_text()}
 
 Global options may stand before or after the command: `{PROG} status --json`
 is `{PROG} --json status`. Under --json, an error is a JSON document on
-standard output too, with "format": "{_render.CLI_FORMAT}", "version": {_render.CLI_FORMAT_VERSION} and
-"error": {{"code", "reason", "message", "exit_code", "exit"}}.
+standard output too, with {_FORMAT_FIELDS}
+and "error": {{"code", "reason", "message", "exit_code", "exit"}}.
 """
 
 
@@ -314,6 +315,8 @@ async def _upgrade_request(args: argparse.Namespace, client: AdminClient) -> str
     with _new_file(args.out) as out:
         out.write(text + "\n")
     seats = sum(lic.seats for lic in licenses)
+    if args.json:
+        return _render.document({"file": str(args.out), "licenses": len(licenses), "seats": seats})
     return (
         f"Upgrade request written to {args.out}: {len(licenses)} licenses ({seats} seats), "
         "with their signed keys. E-mail it to Key Metric Software for a quote."
