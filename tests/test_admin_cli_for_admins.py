@@ -7,6 +7,7 @@ Against a real server; Ctrl-C and the closed pipe in a real `officestatus-admin`
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib.metadata
 import io
@@ -15,7 +16,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pytest
 import wcwidth
 
 from officestatus_client._cli_errors import MEANING, Exit
-from officestatus_client.admin_cli import run
+from officestatus_client.admin_cli import build_parser, run
 from tests.support import RunningServer, admin_cli, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,36 @@ async def test_global_options_before_or_after_the_command(
         "--address", f"127.0.0.1:{free_port()}", "status", "--address", server.address, *where
     )
     assert code == 0
+
+
+def _commands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _every_command(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _every_command(sub, (*path, name))
+
+
+def test_every_command_takes_the_global_options_and_a_new_one_does_too() -> None:
+    parser = build_parser()
+    globals_ = {"--address", "--server", "--data-dir", "--token-file", "--timeout", "--wait"}
+    globals_ |= {"--tls-ca", "--tls-cert", "--tls-key", "--json"}
+    commands = list(_every_command(parser))
+    assert len(commands) > 15
+    for path, sub in commands:
+        assert globals_ <= set(sub._option_string_actions), path
+    # A command added as another helper would add it: one line, and the options follow.
+    _commands(parser).add_parser("sessions", help="live sessions")
+    args = parser.parse_args(["sessions", "--json", "--server", "host:1", "--timeout", "3"])
+    assert (args.command, args.json, args.address, args.timeout) == ("sessions", True, "host:1", 3)
+    args = parser.parse_args(["--json", "--timeout", "4", "sessions"])
+    assert (args.json, args.timeout) == (True, 4)
 
 
 # --- JSON documents and errors ----------------------------------------------------------
@@ -185,7 +216,7 @@ def _readme_exit_codes() -> dict[int, str]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
     rows = re.findall(r"^\| (\d+) \| (.+?) \|$", section, re.MULTILINE)
-    return {int(code): meaning for code, meaning in rows}
+    return {int(code): meaning.replace("\\|", "|") for code, meaning in rows}
 
 
 async def test_the_exit_codes_are_listed_in_help_and_the_readme() -> None:
@@ -194,7 +225,10 @@ async def test_the_exit_codes_are_listed_in_help_and_the_readme() -> None:
     listed = out.split("exit codes:\n", 1)[1]
     for exit_code in Exit:
         assert f"  {int(exit_code):<4} {MEANING[exit_code]}\n" in listed
-    assert set(_readme_exit_codes()) == {int(e) for e in Exit}
+    readme = _readme_exit_codes()
+    assert set(readme) == {int(e) for e in Exit}
+    for exit_code in Exit:
+        assert readme[exit_code].startswith(MEANING[exit_code]), exit_code
 
 
 async def test_version_names_the_package_and_the_protocol_release() -> None:

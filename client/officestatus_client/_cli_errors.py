@@ -1,17 +1,11 @@
 """How officestatus-admin ends: the exit codes in one table, and the failures that map to them.
 
 A script tells what happened from the exit code alone; under `--json` it also reads the
-error document on standard output, which names the same exit code.
-
-    0    OK              done
-    1    REFUSED         the server refused or failed the request; a login was refused
-    2    USAGE           bad arguments, an input file that cannot be read, a target that exists
-    3    UNREACHABLE     the server cannot be reached, or did not answer in time
-    4    NOT_AUTHORISED  no admin token, an unreadable one, or the wrong one
-    5    PROBLEMS_FOUND  a check found problems: a tampered audit log, a damaged backup
-    130  INTERRUPTED     interrupted (Ctrl-C)
-    141  BROKEN_PIPE     the reader of the output went away (`... | head -1`); 128 + SIGPIPE,
-                         as a shell reports for a tool that SIGPIPE ends
+error document on standard output, which names the same exit code. `Exit` and `MEANING`
+below are the one table: `--help` prints it, and the README's "Exit codes" lists the same
+codes (a test compares them). 141 is 128 + SIGPIPE, what a shell reports for a tool that
+SIGPIPE ends, so that `set -o pipefail` scripts see for `user list | head -1` what they see
+for `cat`.
 """
 
 from __future__ import annotations
@@ -44,7 +38,7 @@ MEANING: dict[Exit, str] = {
     Exit.NOT_AUTHORISED: "no admin token, an unreadable one, or the wrong one",
     Exit.PROBLEMS_FOUND: "a check found problems: a tampered audit log, a damaged backup",
     Exit.INTERRUPTED: "interrupted (Ctrl-C)",
-    Exit.BROKEN_PIPE: "the reader of the output went away (as `... | head -1`)",
+    Exit.BROKEN_PIPE: "the reader of the output went away (as in `user list | head -1`)",
 }
 
 

@@ -107,7 +107,7 @@ class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
     """Sub-command parsers that take the global options too."""
 
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        kwargs.setdefault("parents", [_global_options_copy()])
+        kwargs["parents"] = [_global_options_copy(), *kwargs.get("parents", ())]
         parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
         return parser
 

@@ -73,6 +73,8 @@ def document(value: object, key: str = "") -> str:
 def text_width(text: str) -> int:
     """The columns `text` takes in a terminal: two for a CJK character or most emoji,
     none for a combining mark (a character without a width counts none)."""
+    if text.isascii() and text.isprintable():
+        return len(text)  # the common case, and a hundred thousand users' list stays quick
     width = wcwidth.wcswidth(text)
     if width >= 0:
         return int(width)
@@ -83,12 +85,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "
     """Columns aligned to their widest cell, in terminal columns (wide characters count
     two); the last column is not padded."""
     all_rows = [list(headers), *(list(r) for r in rows)]
-    widths = [max(text_width(r[i]) for r in all_rows) for i in range(len(headers))]
+    cell_widths = [[text_width(cell) for cell in row[:-1]] for row in all_rows]
+    widths = [max(row[i] for row in cell_widths) for i in range(len(headers) - 1)]
     lines = []
-    for row in all_rows:
+    for row, row_widths in zip(all_rows, cell_widths, strict=True):
         cells = [
-            cell + " " * (width - text_width(cell))
-            for cell, width in zip(row[:-1], widths, strict=False)
+            cell + " " * (width - cell_width)
+            for cell, cell_width, width in zip(row[:-1], row_widths, widths, strict=False)
         ]
         lines.append((indent + "  ".join([*cells, row[-1]])).rstrip())
     return "\n".join(lines)
