@@ -15,6 +15,7 @@ reports it as text or, under `--json`, as a JSON error document.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,7 +98,10 @@ def add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
     )
 
 
+@functools.cache
 def _global_options_copy() -> argparse.ArgumentParser:
+    # One for all: a parent's actions are shared by the parsers made from it, and these
+    # hold nothing that a parse changes.
     parent = argparse.ArgumentParser(add_help=False)
     add_global_options(parent, defaults=False)
     return parent
