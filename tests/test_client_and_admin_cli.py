@@ -113,7 +113,7 @@ async def test_json_output(server: RunningServer, tmp_path: Path) -> None:
     assert status["evaluation"] is False
 
     code, out, _ = await cli(server, "--json", "user", "list")
-    [user] = json.loads(out)
+    [user] = json.loads(out)["users"]
     assert user["name"] == "ann"
     assert user["enabled"] is True
     assert user["enabled_at"].startswith("2026-11-02")
@@ -136,7 +136,7 @@ async def test_audit(server: RunningServer, tmp_path: Path) -> None:
     assert actions == ["users.enable", "users.add", "license.install"]
 
     code, out, _ = await cli(server, "--json", "audit", "--limit", "1")
-    [record] = json.loads(out)
+    [record] = json.loads(out)["records"]
     assert record["action"] == "users.enable"
     assert record["subject"] == "ann"
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
+import wcwidth
+
 from officestatus_client._models import (
     AuditRecord,
     AuditVerification,
@@ -47,13 +49,50 @@ def to_json(value: object) -> str:
     return json.dumps(jsonable(value), indent=2, ensure_ascii=False)
 
 
+# Every JSON document the admin CLI prints says what it is, as the upgrade request does
+# (officestatus.formats): "format" names it, "version" is the revision of its layout, raised
+# when a field is renamed or removed (adding one is not a new version).
+CLI_FORMAT = "officestatus-admin"
+CLI_FORMAT_VERSION = 1
+
+
+def document(value: object, key: str = "") -> str:
+    """A reply as the CLI's JSON document: a dataclass's or a dict's fields at the top level
+    beside "format" and "version"; a list under `key`."""
+    data = jsonable(value)
+    if isinstance(data, list):
+        if not key:
+            raise ValueError("a list is printed under a key")
+        data = {key: data}
+    if not isinstance(data, dict):
+        raise TypeError(f"a document is an object, not {type(value).__name__}")
+    # The format fields first: a reader of the text sees at once what it is.
+    return to_json({"format": CLI_FORMAT, "version": CLI_FORMAT_VERSION, **data})
+
+
+def text_width(text: str) -> int:
+    """The columns `text` takes in a terminal: two for a CJK character or most emoji,
+    none for a combining mark (a character without a width counts none)."""
+    if text.isascii() and text.isprintable():
+        return len(text)  # the common case, and a hundred thousand users' list stays quick
+    width = wcwidth.wcswidth(text)
+    if width >= 0:
+        return int(width)
+    return sum(max(int(wcwidth.wcwidth(char)), 0) for char in text)
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "") -> str:
-    """Columns aligned to their widest cell; the last column is not padded."""
+    """Columns aligned to their widest cell, in terminal columns (wide characters count
+    two); the last column is not padded."""
     all_rows = [list(headers), *(list(r) for r in rows)]
-    widths = [max(len(r[i]) for r in all_rows) for i in range(len(headers))]
+    cell_widths = [[text_width(cell) for cell in row[:-1]] for row in all_rows]
+    widths = [max(row[i] for row in cell_widths) for i in range(len(headers) - 1)]
     lines = []
-    for row in all_rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+    for row, row_widths in zip(all_rows, cell_widths, strict=True):
+        cells = [
+            cell + " " * (width - cell_width)
+            for cell, cell_width, width in zip(row[:-1], row_widths, widths, strict=False)
+        ]
         lines.append((indent + "  ".join([*cells, row[-1]])).rstrip())
     return "\n".join(lines)
 

@@ -1,10 +1,11 @@
 """officestatus-admin: manage a license server's licenses and users from the command line.
 
-A thin layer over AdminClient: parse the arguments, make one call, show the reply. Exit
-codes: 0 done, 1 the server refused or failed, 2 usage, 3 server unreachable,
-4 authentication (no, unreadable or wrong admin token), 5 a check found problems
-(`audit verify` on a tampered log, `backup` producing a damaged copy). `login` exits 1 when the
-user is refused.
+A thin layer over AdminClient: parse the arguments, make one call, show the reply. The
+exit codes are the table in `_cli_errors` (`--help` lists them); `login` exits 1 when the
+user is refused. Under `--json` every document printed, an error's too, goes to standard
+output and carries "format" and "version" (`_render.document`). Ctrl-C ends the run with
+one line, "interrupted", and exit code 130; a reader that goes away (`user list | head -1`)
+ends it quietly with 141.
 """
 
 from __future__ import annotations
@@ -12,78 +13,87 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.metadata
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from officestatus.paths import DEFAULT_ADDRESS
 from officestatus_client import _render
+from officestatus_client._cli_errors import (
+    Exit,
+    Failure,
+    ProblemsFound,
+    UsageError,
+    exit_codes_text,
+    failure_from,
+)
+from officestatus_client._cli_parser import (
+    AdminParser,
+    ParseFailure,
+    add_global_options,
+    json_requested,
+)
 from officestatus_client._client import CLIENT_VERSION, AdminClient, SeatClient
-from officestatus_client._errors import AuthenticationError, OfficeStatusError, UnavailableError
+from officestatus_client._errors import OfficeStatusError
 from officestatus_client._models import TlsConfig
-from officestatus_client._transport import DEFAULT_TIMEOUT
 from officestatus_client._upgrade_request import upgrade_request
 from officestatus_client._user_import import UsersFile, UsersFileError, names_in, read_users_csv
 
-ADDRESS_ENV = "OFFICESTATUS_ADDRESS"
+PROG = "officestatus-admin"
+# The distribution the client is installed from.
+PACKAGE = "officestatus-license-server"
 
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_AUTHENTICATION = 4
-EXIT_FOUND_PROBLEMS = 5
+EXIT_OK = Exit.OK
+EXIT_REFUSED = Exit.REFUSED
+EXIT_USAGE = Exit.USAGE
+EXIT_UNREACHABLE = Exit.UNREACHABLE
+EXIT_AUTHENTICATION = Exit.NOT_AUTHORISED
+EXIT_FOUND_PROBLEMS = Exit.PROBLEMS_FOUND
+EXIT_INTERRUPTED = Exit.INTERRUPTED
+EXIT_BROKEN_PIPE = Exit.BROKEN_PIPE
 
 # A command: the parsed arguments and a client in, the text to print out.
 Command = Callable[[argparse.Namespace, AdminClient], Awaitable[str]]
 
+_FORMAT_FIELDS = f'"format": "{_render.CLI_FORMAT}", "version": {_render.CLI_FORMAT_VERSION}'
+_EPILOG = f"""\
+{exit_codes_text()}
 
-class UsageError(Exception):
-    """Arguments that parse but cannot be used, such as a key file that cannot be read."""
+Global options may stand before or after the command: `{PROG} status --json`
+is `{PROG} --json status`. Under --json, an error is a JSON document on
+standard output too, with {_FORMAT_FIELDS}
+and "error": {{"code", "reason", "message", "exit_code", "exit"}}.
+"""
 
 
-class ProblemsFound(Exception):
-    """A check ran and found problems (exit code 5): a tampered audit log, or a backup
-    that is damaged."""
+def version_text() -> str:
+    """What `--version` prints: the installed client's version and its protocol release."""
+    try:
+        installed = importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        installed = CLIENT_VERSION
+    release = CLIENT_VERSION.split(".", 1)[0]
+    return f"{PROG} {installed} (protocol release {release}, logs in as client {CLIENT_VERSION})"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with one sub-command per admin call."""
-    parser = argparse.ArgumentParser(
-        prog="officestatus-admin",
+    """The argument parser, with one sub-command per admin call.
+
+    Every parser made by `commands.add_parser(...)` (or a sub-command's `add_parser`)
+    takes the global options as well (see `_cli_parser`): adding a command is one line.
+    """
+    parser = AdminParser(
+        prog=PROG,
         description="Manage the licenses and users of an OfficeStatus License Server.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--address",
-        default=os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS,
-        help=f"server address, host:port (default: ${ADDRESS_ENV} or {DEFAULT_ADDRESS})",
-    )
-    parser.add_argument(
-        "--data-dir", type=Path, help="the server's data directory, where its admin token is"
-    )
-    parser.add_argument("--token-file", type=Path, help="the admin token file to use")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds to wait for each answer (default: {DEFAULT_TIMEOUT:g})",
-    )
-    parser.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="first wait up to SECONDS for the server to come up (for scripts that start it)",
-    )
-    parser.add_argument(
-        "--tls-ca", type=Path, help="TLS: the CA certificate (PEM) that signed the server's"
-    )
-    parser.add_argument("--tls-cert", type=Path, help="mutual TLS: this client's certificate")
-    parser.add_argument("--tls-key", type=Path, help="mutual TLS: this client's key")
-    parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    parser.add_argument("--version", action="version", version=version_text())
+    add_global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     lic = commands.add_parser("license", help="install, remove or list licenses")
@@ -201,26 +211,26 @@ def build_parser() -> argparse.ArgumentParser:
 async def _license_install(args: argparse.Namespace, client: AdminClient) -> str:
     lic, status = await client.install_license(args.key_text)
     if args.json:
-        return _render.to_json({"license": lic, "status": status})
+        return _render.document({"license": lic, "status": status})
     return _render.license_changed_text("Installed", lic, status)
 
 
 async def _license_remove(args: argparse.Namespace, client: AdminClient) -> str:
     lic, status = await client.remove_license(args.license_id, force=args.force)
     if args.json:
-        return _render.to_json({"license": lic, "status": status})
+        return _render.document({"license": lic, "status": status})
     return _render.license_changed_text("Removed", lic, status)
 
 
 async def _license_list(args: argparse.Namespace, client: AdminClient) -> str:
     licenses = await client.list_licenses()
-    return _render.to_json(licenses) if args.json else _render.licenses_text(licenses)
+    return _render.document(licenses, "licenses") if args.json else _render.licenses_text(licenses)
 
 
 async def _user_add(args: argparse.Namespace, client: AdminClient) -> str:
     users, status = await client.add_users(args.user_names, enable=args.enable)
     if args.json:
-        return _render.to_json({"users": users, "status": status})
+        return _render.document({"users": users, "status": status})
     verb = "Added and enabled" if args.enable else "Added"
     return _render.users_changed_text(verb, users, status)
 
@@ -228,21 +238,21 @@ async def _user_add(args: argparse.Namespace, client: AdminClient) -> str:
 async def _user_enable(args: argparse.Namespace, client: AdminClient) -> str:
     users, status = await client.enable_users(args.user_names)
     if args.json:
-        return _render.to_json({"users": users, "status": status})
+        return _render.document({"users": users, "status": status})
     return _render.users_changed_text("Enabled", users, status)
 
 
 async def _user_disable(args: argparse.Namespace, client: AdminClient) -> str:
     users, status = await client.disable_users(args.user_names)
     if args.json:
-        return _render.to_json({"users": users, "status": status})
+        return _render.document({"users": users, "status": status})
     return _render.users_changed_text("Disabled", users, status)
 
 
 async def _user_remove(args: argparse.Namespace, client: AdminClient) -> str:
     users, status = await client.remove_users(args.user_names, force=args.force)
     if args.json:
-        return _render.to_json({"users": users, "status": status})
+        return _render.document({"users": users, "status": status})
     return _render.users_changed_text("Removed", users, status)
 
 
@@ -250,7 +260,7 @@ async def _user_import(args: argparse.Namespace, client: AdminClient) -> str:
     read: UsersFile = args.users_file
     users, status = await client.import_users(read.pairs())
     if args.json:
-        return _render.to_json({"encoding": read.encoding, "users": users, "status": status})
+        return _render.document({"encoding": read.encoding, "users": users, "status": status})
     return (
         f"Read {read.path} as {read.encoding}: {len(read.rows)} users, "
         f"{read.enabled} marked enabled.\n"
@@ -261,39 +271,39 @@ async def _user_import(args: argparse.Namespace, client: AdminClient) -> str:
 
 async def _user_list(args: argparse.Namespace, client: AdminClient) -> str:
     users = await client.list_users()
-    return _render.to_json(users) if args.json else _render.users_text(users)
+    return _render.document(users, "users") if args.json else _render.users_text(users)
 
 
 async def _status(args: argparse.Namespace, client: AdminClient) -> str:
     status = await client.status()
-    return _render.to_json(status) if args.json else _render.status_text(status)
+    return _render.document(status) if args.json else _render.status_text(status)
 
 
 async def _takeover_report(args: argparse.Namespace, client: AdminClient) -> str:
     report = await client.takeover_report()
     if report is None:
         if args.json:
-            return _render.to_json({"took_over": False})
+            return _render.document({"took_over": False})
         return "No takeover: this installation was not made from an older server's."
     if args.seen and not report.seen:
         await client.mark_takeover_report_seen()
         report = dataclasses.replace(report, seen=True)
     if args.json:
         document = {"took_over": True, **dataclasses.asdict(report), "sha256": report.sha256}
-        return _render.to_json(document)
+        return _render.document(document)
     return _render.takeover_report_text(report)
 
 
 async def _audit(args: argparse.Namespace, client: AdminClient) -> str:
     records = await client.audit(limit=args.limit)
-    return _render.to_json(records) if args.json else _render.audit_text(records)
+    return _render.document(records, "records") if args.json else _render.audit_text(records)
 
 
 async def _login(args: argparse.Namespace, client: SeatClient) -> tuple[str, bool]:
     result = await client.login(args.user_name, machine_name=args.machine)
     if result.session_id and not args.keep:
         await client.logout(result.session_id)
-    text = _render.to_json(result) if args.json else _render.login_text(result)
+    text = _render.document(result) if args.json else _render.login_text(result)
     return text, result.granted
 
 
@@ -306,6 +316,8 @@ async def _upgrade_request(args: argparse.Namespace, client: AdminClient) -> str
     with _new_file(args.out) as out:
         out.write(text + "\n")
     seats = sum(lic.seats for lic in licenses)
+    if args.json:
+        return _render.document({"file": str(args.out), "licenses": len(licenses), "seats": seats})
     return (
         f"Upgrade request written to {args.out}: {len(licenses)} licenses ({seats} seats), "
         "with their signed keys. E-mail it to Key Metric Software for a quote."
@@ -314,15 +326,15 @@ async def _upgrade_request(args: argparse.Namespace, client: AdminClient) -> str
 
 async def _upgrade_preview(args: argparse.Namespace, client: AdminClient) -> str:
     preview = await client.preview_upgrade(args.target_major)
-    return _render.to_json(preview) if args.json else _render.preview_text(preview)
+    return _render.document(preview) if args.json else _render.preview_text(preview)
 
 
 async def _audit_verify(args: argparse.Namespace, client: AdminClient) -> str:
     report = await client.verify_audit()
-    text = _render.to_json(report) if args.json else _render.audit_verification_text(report)
+    text = _render.document(report) if args.json else _render.audit_verification_text(report)
     if not report.intact:
         # The same report, and exit code 5, in both modes: a script sees the tampering.
-        raise ProblemsFound(text)
+        raise ProblemsFound("the audit log has been tampered with", report=text)
     return text
 
 
@@ -333,7 +345,7 @@ async def _backup(args: argparse.Namespace, client: AdminClient) -> str:
     if problem:
         raise ProblemsFound(f"the backup {target} is damaged: {problem}")
     if args.json:
-        return _render.to_json({"file": str(target), "bytes": size, "integrity": "ok"})
+        return _render.document({"file": str(target), "bytes": size, "integrity": "ok"})
     return (
         f"Backup written to {target} ({size} bytes, integrity ok).\n"
         "To restore: stop the server, replace officestatus.db in its data directory with "
@@ -408,12 +420,22 @@ async def run(
     """Run the CLI inside a running event loop; returns the exit code."""
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
+    words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # --help and --version print to sys.stdout: here, to this run's.
+        with redirect_stdout(out), redirect_stderr(err):
+            args = parser.parse_args(words)
     except SystemExit as exit_:
-        # argparse has printed the usage or the help already.
+        # --help or --version, printed already.
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    except ParseFailure as exc:
+        if json_requested(words):
+            return _report(Failure(Exit.USAGE, "USAGE", exc.message), True, out, err)
+        print(exc.usage, end="", file=err)
+        print(f"{exc.prog}: error: {exc.message}", file=err)
+        return EXIT_USAGE
+    json_mode: bool = args.json
     ok = True
     try:
         _read_input(args)
@@ -440,30 +462,68 @@ async def run(
             ) as client:
                 text = await command(args, client)
     except UsageError as exc:
+        if json_mode:
+            return _report(Failure(Exit.USAGE, "USAGE", str(exc)), True, out, err)
         print(f"{parser.prog}: error: {exc}", file=err)
         return EXIT_USAGE
     except ProblemsFound as exc:
-        print(str(exc), file=out)
-        return EXIT_FOUND_PROBLEMS
+        if exc.report is not None:
+            print(exc.report, file=out)
+            return EXIT_FOUND_PROBLEMS
+        # Text mode keeps the finding on standard output, where the report would be.
+        failure = Failure(Exit.PROBLEMS_FOUND, "PROBLEMS_FOUND", exc.message)
+        return _report(failure, json_mode, out, out)
     except OfficeStatusError as exc:
-        print(f"error: {exc.message} ({exc.reason or exc.code})", file=err)
-        return _exit_code(exc)
+        return _report(failure_from(exc), json_mode, out, err)
     print(text, file=out)
     # A refused login is an answer, not a failure of the call; scripts still see it.
     return EXIT_OK if ok else EXIT_REFUSED
 
 
-def _exit_code(exc: OfficeStatusError) -> int:
-    if isinstance(exc, UnavailableError):
-        return EXIT_UNREACHABLE
-    if isinstance(exc, AuthenticationError):
-        return EXIT_AUTHENTICATION
-    return EXIT_REFUSED
+def _report(failure: Failure, json_mode: bool, out: TextIO, err: TextIO) -> int:
+    """Report a failure: under --json as an error document on `out`, else one line on
+    `err`; returns its exit code."""
+    if json_mode:
+        print(_render.document({"error": failure.as_dict()}), file=out)
+    elif failure.exit is Exit.PROBLEMS_FOUND:
+        print(failure.message, file=err)
+    else:
+        print(f"error: {failure.message} ({failure.reason or failure.code})", file=err)
+    return int(failure.exit)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The officestatus-admin entry point; returns the exit code."""
-    return asyncio.run(run(argv))
+    """The officestatus-admin entry point; returns the exit code.
+
+    Ctrl-C: one line, "interrupted" (under --json, the error document), and 130, without
+    a traceback. A closed pipe (`user list | head -1`): nothing more is written, and 141,
+    what a shell reports for a tool that SIGPIPE ends; standard output is pointed at
+    os.devnull, as the Python documentation advises, so that the flush at exit does not
+    fail again.
+    """
+    words = sys.argv[1:] if argv is None else list(argv)
+    try:
+        code = asyncio.run(run(words))
+        # Here, not at exit: a closed pipe shows now, where it is caught.
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        failure = Failure(Exit.INTERRUPTED, "INTERRUPTED", "interrupted")
+        try:
+            if json_requested(words):
+                return _report(failure, True, sys.stdout, sys.stderr)
+            print(failure.message, file=sys.stderr)
+        except BrokenPipeError:
+            _stdout_to_devnull()
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":
