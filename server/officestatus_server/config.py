@@ -16,6 +16,7 @@ from officestatus.paths import (
     default_data_dir,
 )
 from officestatus_server.core.sessions import DEFAULT_MAX_PER_USER, DEFAULT_MAX_TOTAL
+from officestatus_server.core.signed_in import DEFAULT_MAX_LAST_LOGINS
 from officestatus_server.errors import InvalidInput
 
 LISTEN_ENV = "OFFICESTATUS_LISTEN"
@@ -27,6 +28,7 @@ TLS_KEY_ENV = "OFFICESTATUS_TLS_KEY"
 TLS_CLIENT_CA_ENV = "OFFICESTATUS_TLS_CLIENT_CA"
 MAX_SESSIONS_PER_USER_ENV = "OFFICESTATUS_MAX_SESSIONS_PER_USER"
 MAX_SESSIONS_ENV = "OFFICESTATUS_MAX_SESSIONS"
+MAX_LAST_LOGINS_ENV = "OFFICESTATUS_MAX_LAST_LOGINS"
 VENDOR_KEYS_DIR_NAME = "vendor-keys"
 # The heartbeat interval 5.x and later clients are told, in seconds: a session ends after
 # three missed heartbeats, so the bounds keep a session between 15 seconds and 3 hours.
@@ -113,6 +115,9 @@ class ServerConfig:
     # further login ends the least recently seen).
     max_sessions_per_user: int = DEFAULT_MAX_PER_USER
     max_sessions: int = DEFAULT_MAX_TOTAL
+    # The last logins of 3.x and 4.x clients kept, per user and machine (a further one
+    # forgets the oldest).
+    max_last_logins: int = DEFAULT_MAX_LAST_LOGINS
     # Whether `listen` and the heartbeat were set (flag or environment): when not, a
     # server that took over an older one keeps the old server's.
     listen_configured: bool = True
@@ -160,6 +165,7 @@ class ServerConfig:
             idle_seconds=_number(env, IDLE_SECONDS_ENV, "idle_seconds", 300),
             max_sessions_per_user=_count(env, MAX_SESSIONS_PER_USER_ENV, DEFAULT_MAX_PER_USER),
             max_sessions=_count(env, MAX_SESSIONS_ENV, DEFAULT_MAX_TOTAL),
+            max_last_logins=_count(env, MAX_LAST_LOGINS_ENV, DEFAULT_MAX_LAST_LOGINS),
             listen_configured=bool(env.get(LISTEN_ENV)),
             heartbeat_configured=bool(env.get(HEARTBEAT_ENV)),
             upgrade_from=_path(env.get(UPGRADE_FROM_ENV)),
@@ -183,6 +189,7 @@ class ServerConfig:
         for name, value in (
             (f"--max-sessions-per-user ({MAX_SESSIONS_PER_USER_ENV})", self.max_sessions_per_user),
             (f"--max-sessions ({MAX_SESSIONS_ENV})", self.max_sessions),
+            (f"--max-last-logins ({MAX_LAST_LOGINS_ENV})", self.max_last_logins),
         ):
             if not 1 <= value <= MAX_SESSIONS_LIMIT:
                 raise InvalidInput(

@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         "(default: $OFFICESTATUS_MAX_SESSIONS or 250000)",
     )
     parser.add_argument(
+        "--max-last-logins",
+        type=int,
+        help="last logins of 3.x and 4.x clients kept, per user and machine; a further one "
+        "forgets the oldest (default: $OFFICESTATUS_MAX_LAST_LOGINS or 100000)",
+    )
+    parser.add_argument(
         "--admin-listen",
         help="serve the admin service only here, e.g. localhost:50052, while --listen serves "
         "the clients (default: both on --listen)",
@@ -123,6 +129,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         "tls_client_ca",
         "max_sessions_per_user",
         "max_sessions",
+        "max_last_logins",
     ):
         if getattr(args, option) is not None:
             changes[option] = getattr(args, option)
