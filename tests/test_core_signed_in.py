@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from officestatus_server.core.sessions import Seen, Session
+from officestatus_server.core.sessions import Ended, Seen, Session, SessionTable
 from officestatus_server.core.signed_in import (
     LastLogin,
     LastLogins,
@@ -103,3 +103,22 @@ def test_the_listing_by_user_sessions_first_in_pages_with_times_on_the_wall_cloc
     [line], _ = listing_page([session], [], names.get, NOW, 160.0, 0, 1)
     assert line.since == NOW
     assert line.last_heard == NOW - timedelta(seconds=60)  # heard at 100 s, now 160 s
+
+
+def test_an_admin_ends_a_users_sessions_and_the_clients_are_told_why() -> None:
+    table = SessionTable(b"k" * 32, 60.0)
+    first = table.open("alice", 1.0, 5)
+    second = table.open("alice", 2.0, 6)
+    bob = table.open("bob", 3.0, 6)
+    ids = table.ids_of_user("alice", 4.0)
+    assert ids == [first, second]
+    third = table.open("alice", 5.0, 6)  # signed in after the admin asked: not ended
+    assert table.end_for_admin([*ids, "not-a-session"], 6.0) == 2
+    for ended in ids:
+        assert table.touch(ended, 7.0) is None
+        notice = table.ended_because(ended)
+        assert notice is not None
+        assert notice.why is Ended.ADMIN
+    assert table.touch(bob, 7.0) is not None
+    assert table.touch(third, 7.0) is not None
+    assert table.end_for_admin(ids, 8.0) == 0  # ended already

@@ -211,3 +211,70 @@ async def test_machine_names_are_clipped_and_control_characters_replaced(
     assert len(line.machine_name) == 64
     assert line.machine_name.startswith("?[2Jxxx")
     assert line.machine_name.endswith("…")
+
+
+# --- sessions end -------------------------------------------------------------------------
+
+ENDED_BY_ADMIN = "An administrator ended this session; sign in again."
+
+
+async def test_sessions_end_refuses_the_users_next_heartbeats_with_the_reason_audited_once(
+    server: RunningServer, channel: grpc.aio.Channel
+) -> None:
+    async with AdminClient(server.address, server.token) as admin:
+        await admin.add_users(["alice", "bob"], enable=True)
+    v5, v6 = LegacyClient("v5", channel), LegacyClient("current", channel)
+    on_5 = await v5.Login(user_name="alice", client_version="5.1.3", machine_name="PC-1")
+    on_6 = await v6.Login(user_name="Alice", client_version="6.0.0", machine_name="PC-2")
+    bob = await v6.Login(user_name="bob", client_version="6.0.0", machine_name="PC-3")
+
+    code, out, _ = await admin_cli(server, "sessions", "end", "ALICE")
+    assert code == 0
+    assert out.strip() == (
+        "Ended 2 live sessions of alice: the clients are told at their next heartbeat that "
+        "an administrator ended the session."
+    )
+
+    told_5 = await v5.Heartbeat(session_id=on_5.msg.session_id)
+    told_6 = await v6.Heartbeat(session_id=on_6.msg.session_id)
+    assert (told_5.msg.granted, told_5.msg.message) == (False, ENDED_BY_ADMIN)
+    # 5.x knows no SESSION_ENDED: no reason, the message says it.
+    assert told_5.msg.reason == 0
+    assert (told_6.msg.granted, told_6.msg.message) == (False, ENDED_BY_ADMIN)
+    assert told_6.msg.reason == v6.schema.enum_value("DenyReason", "DENY_REASON_SESSION_ENDED")
+    assert (await v6.Heartbeat(session_id=bob.msg.session_id)).msg.granted
+
+    async with AdminClient(server.address, server.token) as admin:
+        records = await admin.audit(limit=10)
+        left = await admin.sessions()
+    ended = [r for r in records if r.action == "sessions.end"]
+    assert [(r.subject, r.result) for r in ended] == [
+        ("alice", "2 live sessions ended; the clients are told at their next heartbeat")
+    ]
+    assert [line.user_name for line in left] == ["bob"]
+    # alice signs in again: a new session, which is not ended.
+    again = await v6.Login(user_name="alice", client_version="6.0.0", machine_name="PC-2")
+    assert (await v6.Heartbeat(session_id=again.msg.session_id)).msg.granted
+
+
+async def test_sessions_end_of_an_unknown_user_or_one_without_sessions(
+    server: RunningServer, channel: grpc.aio.Channel
+) -> None:
+    async with AdminClient(server.address, server.token) as admin:
+        await admin.add_users(["carol"], enable=True)
+        await LegacyClient("v4", channel).Login(user_name="carol", client_version="4.2.0")
+        before = await admin.audit(limit=100)
+
+    code, out, _ = await admin_cli(server, "sessions", "end", "carol")
+    assert code == 0
+    assert out.startswith("carol has no live session: nothing ended.")
+    code, out, _ = await admin_cli(server, "sessions", "end", "carol", "--json")
+    data = json.loads(out)
+    assert (code, data["user_name"], data["ended"]) == (0, "carol", 0)
+
+    code, out, _ = await admin_cli(server, "sessions", "end", "zed", "--json")
+    error = json.loads(out)["error"]
+    assert (code, error["code"], error["reason"]) == (1, "NOT_FOUND", "USER_NOT_FOUND")
+    assert "No user is named 'zed'" in error["message"]
+    async with AdminClient(server.address, server.token) as admin:
+        assert await admin.audit(limit=100) == before  # nothing was written

@@ -33,6 +33,13 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         help="at most N lines (default and at most: one page of the server's, 1000)",
     )
     sessions.set_defaults(run=_sessions)
+    actions = sessions.add_subparsers(dest="sessions_action", metavar="ACTION")
+    end = actions.add_parser(
+        "end",
+        help="end a user's live sessions (audited); their clients are told at their next heartbeat",
+    )
+    end.add_argument("user_name", metavar="USER")
+    end.set_defaults(run=_sessions_end)
 
 
 async def _sessions(args: argparse.Namespace, client: AdminClient) -> str:
@@ -40,6 +47,21 @@ async def _sessions(args: argparse.Namespace, client: AdminClient) -> str:
     if args.json:
         return _render.document(page)
     return sessions_text(page, args.user)
+
+
+async def _sessions_end(args: argparse.Namespace, client: AdminClient) -> str:
+    done = await client.end_sessions(args.user_name)
+    if args.json:
+        return _render.document(done)
+    if not done.ended:
+        return (
+            f"{done.user_name} has no live session: nothing ended. (3.x and 4.x clients "
+            "hold none; disable the user to refuse their next login.)"
+        )
+    return (
+        f"Ended {_count(done.ended, 'live session')} of {done.user_name}: the clients are "
+        "told at their next heartbeat that an administrator ended the session."
+    )
 
 
 def _client(line: SignedIn) -> str:

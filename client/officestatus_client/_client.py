@@ -27,6 +27,7 @@ from officestatus_client._models import (
     License,
     LicenseStatus,
     LoginResult,
+    SessionsEnded,
     SessionsPage,
     SignedIn,
     Status,
@@ -339,6 +340,16 @@ class AdminClient(_Client):
             page = await self.sessions_page(user_name, len(lines), page_size)
             lines.extend(page.sessions)
         return lines
+
+    async def end_sessions(self, user_name: str) -> SessionsEnded:
+        """End a user's live sessions (audited): their clients are refused at their next
+        heartbeat, told an administrator ended the session. NotFoundError: no such user."""
+        reply = await self._transport.call(
+            self._stub.EndSessions,
+            admin_pb.EndSessionsRequest(user_name=user_name),
+            admin_pb.EndSessionsResponse,
+        )
+        return SessionsEnded(reply.user_name, reply.ended)
 
     async def audit(self, limit: int = 100) -> list[AuditRecord]:
         """The last `limit` admin changes, newest first."""

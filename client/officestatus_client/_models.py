@@ -300,3 +300,11 @@ class SessionsPage:
     sessions: tuple[SignedIn, ...]
     total: int
     offset: int
+
+
+@dataclass(frozen=True)
+class SessionsEnded:
+    """A user's live sessions ended by the admin; `ended` 0: the user had none."""
+
+    user_name: str
+    ended: int

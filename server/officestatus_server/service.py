@@ -47,6 +47,7 @@ from officestatus_server.core.signed_in import (
     SignedIn,
     clip,
     listing_page,
+    plan_end_sessions,
 )
 from officestatus_server.core.status import StatusView, status_view
 from officestatus_server.core.takeover import Takeover, TookOver, plan_report_seen
@@ -382,6 +383,8 @@ class LicenseService:
         notice = self.sessions.ended_because(session_id)
         if notice is None:
             return answer(Rule.SESSION_ENDED)
+        if notice.why is Ended.ADMIN:
+            return answer(Rule.SESSION_ENDED_BY_ADMIN)
         if notice.why is Ended.USER_LIMIT:
             user = self.registry.users.get(notice.user_key)
             name = user.name if user is not None else notice.user_key
@@ -407,6 +410,22 @@ class LicenseService:
                 reason="USER_NOT_FOUND",
             )
         return key
+
+    async def end_sessions(self, user_name: str) -> tuple[User, int]:
+        """End a user's live sessions for an administrator (audited once, naming the user
+        and how many): their 5.x and later clients hear why at their next heartbeat. The
+        user (NotFound when there is none) and how many sessions were ended; none is no
+        error, and writes no audit record."""
+        key = self._user_key(user_name)
+        # The sessions live when the admin asked are the ones ended, after their record
+        # is written: one that logs in during the write signed in after the admin's call.
+        ids = self.sessions.ids_of_user(key, self._monotonic())
+        user = self.registry.users[key]
+        if not ids:
+            return user, 0
+        await self._change(lambda r, now: plan_end_sessions(user, len(ids), now))
+        self.sessions.end_for_admin(ids, self._monotonic())
+        return user, len(ids)
 
     def signed_in(self, user_name: str, offset: int, limit: int) -> tuple[list[SignedIn], int]:
         """Who is signed in: the live sessions and the last logins of clients without

@@ -119,6 +119,11 @@ class AdminServiceStub:
                 request_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListSessionsRequest.SerializeToString,
                 response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListSessionsResponse.FromString,
                 _registered_method=True)
+        self.EndSessions = channel.unary_unary(
+                '/officestatus.admin.AdminService/EndSessions',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.EndSessionsRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.EndSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -239,6 +244,15 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EndSessions(self, request, context):
+        """Ends every live session of a user (audited once, naming the user and how many):
+        their clients are refused at their next heartbeat, told an administrator ended it.
+        NOT_FOUND when there is no such user; a user without live sessions is no error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -326,6 +340,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListSessions,
                     request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListSessionsRequest.FromString,
                     response_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'EndSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSessions,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.EndSessionsRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.EndSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -787,6 +806,33 @@ class AdminService:
             '/officestatus.admin.AdminService/ListSessions',
             officestatus_dot_admin_dot_admin__service__pb2.ListSessionsRequest.SerializeToString,
             officestatus_dot_admin_dot_admin__service__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/EndSessions',
+            officestatus_dot_admin_dot_admin__service__pb2.EndSessionsRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.EndSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,11 @@ class AdminServiceStub:
     """Who is signed in: every live session (5.x and later clients), and the last login
     per user and machine of 3.x and 4.x clients, which hold no session; a page at a time.
     """
+    EndSessions: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.EndSessionsRequest, _admin_service_pb2.EndSessionsResponse]
+    """Ends every live session of a user (audited once, naming the user and how many):
+    their clients are refused at their next heartbeat, told an administrator ended it.
+    NOT_FOUND when there is no such user; a user without live sessions is no error.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -107,6 +112,11 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListSessions: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListSessionsRequest, _admin_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
     """Who is signed in: every live session (5.x and later clients), and the last login
     per user and machine of 3.x and 4.x clients, which hold no session; a page at a time.
+    """
+    EndSessions: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.EndSessionsRequest, _admin_service_pb2.EndSessionsResponse]  # type: ignore[assignment]
+    """Ends every live session of a user (audited once, naming the user and how many):
+    their clients are refused at their next heartbeat, told an administrator ended it.
+    NOT_FOUND when there is no such user; a user without live sessions is no error.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -245,6 +255,17 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_service_pb2.ListSessionsResponse, _abc.Awaitable[_admin_service_pb2.ListSessionsResponse]]:
         """Who is signed in: every live session (5.x and later clients), and the last login
         per user and machine of 3.x and 4.x clients, which hold no session; a page at a time.
+        """
+
+    @_abc_1.abstractmethod
+    def EndSessions(
+        self,
+        request: _admin_service_pb2.EndSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.EndSessionsResponse, _abc.Awaitable[_admin_service_pb2.EndSessionsResponse]]:
+        """Ends every live session of a user (audited once, naming the user and how many):
+        their clients are refused at their next heartbeat, told an administrator ended it.
+        NOT_FOUND when there is no such user; a user without live sessions is no error.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

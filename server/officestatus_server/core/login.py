@@ -59,6 +59,7 @@ class Rule(StrEnum):
     SESSION_ENDED = "session gone"
     SESSION_ENDED_USER_LIMIT = "session ended: the user signed in on too many machines"
     SESSION_ENDED_SERVER_LIMIT = "session ended: the server holds too many sessions"
+    SESSION_ENDED_BY_ADMIN = "session ended by an administrator"
 
 
 class Answer(NamedTuple):
@@ -114,6 +115,8 @@ ANSWERS: dict[Rule, Answer] = {
     Rule.SESSION_ENDED_SERVER_LIMIT: Answer(False, DenyReason.SESSION_ENDED, DenyReason.UNSPECIFIED,
         "This session was ended because the OfficeStatus License Server holds at most "
         "{max_total:,} sessions and this one had been idle longest; sign in again."),
+    Rule.SESSION_ENDED_BY_ADMIN: Answer(False, DenyReason.SESSION_ENDED, DenyReason.UNSPECIFIED,
+        "An administrator ended this session; sign in again."),
 }
 # fmt: on
 

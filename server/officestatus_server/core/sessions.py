@@ -319,14 +319,20 @@ class SessionTable:
         self.expire(now)
         return self._live.values()
 
-    def end_user(self, user_key: str, now: float) -> int:
-        """End every live session of a user for an administrator; their clients hear why
-        at their next heartbeat. How many were ended."""
+    def ids_of_user(self, user_key: str, now: float) -> list[str]:
+        """The ids of a user's live sessions, oldest first."""
         self.expire(now)
-        ended = list(self._by_user.get(user_key, {}))
-        for session_id in ended:
-            self._bound(session_id, Ended.ADMIN, now)
-        return len(ended)
+        return list(self._by_user.get(user_key, {}))
+
+    def end_for_admin(self, session_ids: Iterable[str], now: float) -> int:
+        """End these sessions (those still live) for an administrator: their clients hear
+        why at their next heartbeat. How many were ended."""
+        ended = 0
+        for session_id in session_ids:
+            if session_id in self._live:
+                self._bound(session_id, Ended.ADMIN, now)
+                ended += 1
+        return ended
 
     def close(self, session_id: str) -> bool:
         """End a session (logout); whether it was live."""

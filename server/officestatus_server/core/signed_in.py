@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from officestatus_server.core.model import AuditEntry, Change, User
 from officestatus_server.core.sessions import Session
+from officestatus_server.core.texts import count
 
 # One entry per user of a 100,000-user installation, each on one machine: some 490 bytes
 # an entry (measured with tracemalloc), about 50 MB at the bound.
@@ -200,3 +202,17 @@ def listing_page(
                 SignedIn(name, item.machine, item.version, item.release, False, item.at, None)
             )
     return lines, len(rows)
+
+
+def plan_end_sessions(user: User, sessions: int, now: datetime) -> Change:
+    """The audit record of an administrator ending a user's live sessions (nothing else
+    is stored: sessions live in memory and go with the next batch)."""
+    return Change(
+        audit=AuditEntry(
+            now,
+            "sessions.end",
+            user.name,
+            f"{count(sessions, 'live session')} ended; the clients are told at their next "
+            "heartbeat",
+        )
+    )

@@ -191,3 +191,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         limit = min(request.limit or PAGE, PAGE)
         lines, total = self._service.signed_in(request.user_name, request.offset, limit)
         return sessions_message(lines, total, request.offset)
+
+    async def EndSessions(
+        self, request: pb.EndSessionsRequest, context: Context
+    ) -> pb.EndSessionsResponse:
+        """End a user's live sessions; their clients hear why at their next heartbeat."""
+        user, ended = await self._service.end_sessions(request.user_name)
+        return pb.EndSessionsResponse(user_name=user.name, ended=ended)
