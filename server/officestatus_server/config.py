@@ -24,6 +24,7 @@ from officestatus.paths import (
     default_data_dir,
 )
 from officestatus_server.core.sessions import DEFAULT_MAX_PER_USER, DEFAULT_MAX_TOTAL
+from officestatus_server.core.signed_in import DEFAULT_MAX_LAST_LOGINS
 from officestatus_server.errors import InvalidInput
 
 CONFIG_ENV = "OFFICESTATUS_CONFIG"
@@ -33,6 +34,7 @@ VENDOR_KEYS_ENV = "OFFICESTATUS_VENDOR_KEYS"
 HEARTBEAT_ENV = "OFFICESTATUS_HEARTBEAT_SECONDS"
 MAX_SESSIONS_PER_USER_ENV = "OFFICESTATUS_MAX_SESSIONS_PER_USER"
 MAX_SESSIONS_ENV = "OFFICESTATUS_MAX_SESSIONS"
+MAX_LAST_LOGINS_ENV = "OFFICESTATUS_MAX_LAST_LOGINS"
 VENDOR_KEYS_DIR_NAME = "vendor-keys"
 # The heartbeat interval 5.x and later clients are told, in seconds: a session ends after
 # three missed heartbeats, so the bounds keep a session between 15 seconds and 3 hours.
@@ -280,6 +282,15 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="N",
     ),
     Setting(
+        "max_last_logins",
+        MAX_LAST_LOGINS_ENV,
+        DEFAULT_MAX_LAST_LOGINS,
+        _session_bound("--max-last-logins", MAX_LAST_LOGINS_ENV),
+        "last logins of 3.x and 4.x clients kept, per user and machine; a further one "
+        "forgets the oldest",
+        metavar="N",
+    ),
+    Setting(
         "max_connections",
         "OFFICESTATUS_MAX_CONNECTIONS",
         10_000,
@@ -368,6 +379,9 @@ class ServerConfig:
     # further login ends the least recently seen).
     max_sessions_per_user: int = DEFAULT_MAX_PER_USER
     max_sessions: int = DEFAULT_MAX_TOTAL
+    # The last logins of 3.x and 4.x clients kept, per user and machine (a further one
+    # forgets the oldest).
+    max_last_logins: int = DEFAULT_MAX_LAST_LOGINS
     # Connections at once on each listener (further ones are refused), and how long a
     # connection with no call may stay open.
     max_connections: int = 10_000
@@ -413,7 +427,7 @@ class ServerConfig:
         check_heartbeat_seconds(self.heartbeat_interval_seconds, "The heartbeat interval")
         check_number(self.max_connections, "The connection limit", "max_connections")
         check_number(self.idle_seconds, "The idle connection time", "idle_seconds")
-        for name in ("max_sessions_per_user", "max_sessions"):
+        for name in ("max_sessions_per_user", "max_sessions", "max_last_logins"):
             setting = BY_NAME[name]
             setting.parse(getattr(self, name), setting.option)
         if (self.tls_cert is None) != (self.tls_key is None):
