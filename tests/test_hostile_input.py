@@ -105,6 +105,7 @@ ADMIN_MUTATIONS = frozenset(
         "ImportUsers",
         "RemoveUsers",
         "MarkTakeoverReportSeen",
+        "EndSessions",
     }
 )
 
