@@ -35,6 +35,7 @@ HEARTBEAT_SECONDS_MAX = 3600
 UPGRADE_FROM_ENV = "OFFICESTATUS_UPGRADE_FROM"
 LEGACY_DATA_DIR_ENV = "OFFICESTATUS_LEGACY_DATA_DIR"
 MAX_CONNECTIONS_ENV = "OFFICESTATUS_MAX_CONNECTIONS"
+HTTP_LISTEN_ENV = "OFFICESTATUS_HTTP_LISTEN"
 IDLE_SECONDS_ENV = "OFFICESTATUS_IDLE_SECONDS"
 # Setting: (lowest, highest) accepted.
 RANGES = {
@@ -105,6 +106,8 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    # The HTTP listener (/metrics), e.g. "localhost:9464"; None: off.
+    http_listen: str | None = None
     # Connections at once on each listener (further ones are refused), and how long a
     # connection with no call may stay open.
     max_connections: int = 10_000
@@ -153,6 +156,7 @@ class ServerConfig:
             if env.get(HEARTBEAT_ENV)
             else 60,
             admin_listen=env.get(ADMIN_LISTEN_ENV) or None,
+            http_listen=env.get(HTTP_LISTEN_ENV) or None,
             tls_cert=_path(env.get(TLS_CERT_ENV)),
             tls_key=_path(env.get(TLS_KEY_ENV)),
             tls_client_ca=_path(env.get(TLS_CLIENT_CA_ENV)),
@@ -172,6 +176,8 @@ class ServerConfig:
         check_address(self.listen, "The listen address")
         if self.admin_listen is not None:
             check_address(self.admin_listen, "The admin listen address")
+        if self.http_listen is not None:
+            check_address(self.http_listen, "The HTTP listen address")
         check_heartbeat_seconds(self.heartbeat_interval_seconds, "The heartbeat interval")
         check_number(self.max_connections, "The connection limit", "max_connections")
         check_number(self.idle_seconds, "The idle connection time", "idle_seconds")

@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         "the clients (default: both on --listen)",
     )
     parser.add_argument(
+        "--http-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics, e.g. localhost:9464; "
+        "port 0 picks a free port (default: $OFFICESTATUS_HTTP_LISTEN, else off)",
+    )
+    parser.add_argument(
         "--max-connections",
         help="connections at once on each listener, further ones refused (default: "
         "$OFFICESTATUS_MAX_CONNECTIONS or 10000)",
@@ -118,6 +124,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         changes["vendor_key_files"] = (*config.vendor_key_files, *args.vendor_key)
     for option in (
         "admin_listen",
+        "http_listen",
         "tls_cert",
         "tls_key",
         "tls_client_ca",
@@ -149,6 +156,9 @@ def _admin_line(app: ServerApp) -> list[str]:
     if config.admin_listen is not None:
         host = config.admin_listen.rsplit(":", 1)[0]
         lines.append(f"admin service only on {host}:{app.admin_port}")
+    if app.http is not None and config.http_listen is not None:
+        host = config.http_listen.rsplit(":", 1)[0]
+        lines.append(f"metrics: {app.http.scheme}://{host}:{app.http.port}/metrics")
     return lines
 
 
