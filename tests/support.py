@@ -128,6 +128,8 @@ class RunningServer:
             listen="127.0.0.1:0",
             vendor_key_files=(vendor.write_public_key(data_dir.parent),),
             heartbeat_interval_seconds=30,
+            # Never the old releases' real default location: not the test's.
+            no_upgrade=True,
         )
         self.app: ServerApp | None = None
         self.address = ""

@@ -111,10 +111,10 @@ def test_every_command_takes_the_global_options_and_a_new_one_does_too() -> None
     for path, sub in commands:
         assert globals_ <= set(sub._option_string_actions), path
     # A command added as another helper would add it: one line, and the options follow.
-    _commands(parser).add_parser("sessions", help="live sessions")
-    args = parser.parse_args(["sessions", "--json", "--server", "host:1", "--timeout", "3"])
-    assert (args.command, args.json, args.address, args.timeout) == ("sessions", True, "host:1", 3)
-    args = parser.parse_args(["--json", "--timeout", "4", "sessions"])
+    _commands(parser).add_parser("a-new-one", help="a command added later")
+    args = parser.parse_args(["a-new-one", "--json", "--server", "host:1", "--timeout", "3"])
+    assert (args.command, args.json, args.address, args.timeout) == ("a-new-one", True, "host:1", 3)
+    args = parser.parse_args(["--json", "--timeout", "4", "a-new-one"])
     assert (args.json, args.timeout) == (True, 4)
 
 
@@ -139,6 +139,7 @@ async def test_every_json_document_says_its_format(server: RunningServer, tmp_pa
         ("audit",),
         ("audit", "verify"),
         ("takeover-report",),
+        ("sessions",),
         ("upgrade-preview",),
         ("backup", str(tmp_path / "copy.db")),
         ("upgrade-request", "--out", str(tmp_path / "request.json")),

@@ -135,5 +135,5 @@ async def test_with_tls_the_metrics_are_served_over_https(tmp_path: Path) -> Non
 
 
 async def test_a_bad_http_listen_address_is_refused_at_start(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="HTTP listen address 'nowhere'"):
+    with pytest.raises(RuntimeError, match="--http-listen 'nowhere' is not host:port"):
         await start_server_process(tmp_path / "data", "--http-listen", "nowhere")

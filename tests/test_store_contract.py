@@ -26,7 +26,8 @@ from officestatus_server.core.model import (
     User,
 )
 from officestatus_server.core.names import name_key
-from officestatus_server.core.sessions import SessionFlush
+from officestatus_server.core.sessions import Seen, SessionFlush
+from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.errors import StorageError
 from officestatus_server.storage.base import Store
 from officestatus_server.storage.sqlite import SqliteStore
@@ -386,6 +387,61 @@ async def test_a_session_the_new_run_took_over_survives_forgetting_the_earlier_r
     assert dict(earlier.flushed) == {"run-b": 1}
 
 
+async def test_where_and_since_when_live_sessions_signed_in_is_read_back(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    seen = Seen("PC-A", "5.1.3", NOW.timestamp())
+    await store.save_sessions(SessionFlush("run-a", 1, ("s1", "s2"), (), False, {"s1": seen}))
+    await store.close()
+
+    store = store_factory()
+    await store.open(NOW)
+    earlier = await store.sessions()
+    await store.close()
+    assert earlier.live == frozenset({"s1", "s2"})
+    # s2's sign-in was not recorded: nothing is made up for it.
+    assert dict(earlier.seen) == {"s1": seen}
+
+
+# --- last logins (3.x, 4.x) -------------------------------------------------------------
+
+
+def _login(user: str, machine: str, at: datetime, version: str = "4.2.0") -> LastLogin:
+    return LastLogin(name_key(user), user, machine, version, int(version[0]), at)
+
+
+async def test_last_logins_written_down_are_read_back_oldest_first(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    assert await store.last_logins() == ()
+    first = (_login("Ann", "PC-1", LATER), _login("bob", "", NOW, "3.4.2"))
+    await store.save_last_logins(LastLoginFlush(first, ()))
+    # Ann again from PC-1 (replacing the entry), from PC-2, and bob's entry forgotten.
+    again = (_login("Ann", "PC-1", LATER + timedelta(hours=1)), _login("Ann", "PC-2", LATER))
+    await store.save_last_logins(LastLoginFlush(again, ((name_key("bob"), ""),)))
+    await store.close()
+
+    store = store_factory()
+    await store.open(NOW)
+    kept = await store.last_logins()
+    await store.close()
+    assert kept == (again[1], again[0])
+
+
+async def test_an_empty_batch_of_last_logins_changes_nothing(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.save_last_logins(LastLoginFlush((_login("ann", "PC-1", NOW),), ()))
+    await store.save_last_logins(LastLoginFlush((), ()))
+    kept = await store.last_logins()
+    await store.close()
+    assert kept == (_login("ann", "PC-1", NOW),)
+
+
 # --- checkpoint, close, backup ----------------------------------------------------------
 
 
@@ -461,6 +517,8 @@ async def _refuses_every_call(store: Store) -> None:
         "commit": lambda: store.commit(Change(audit=_audit("too late"))),
         "sessions": store.sessions,
         "save_sessions": lambda: store.save_sessions(SessionFlush("run", 1, ("s",), (), False)),
+        "last_logins": store.last_logins,
+        "save_last_logins": lambda: store.save_last_logins(LastLoginFlush((), ())),
         "audit": lambda: store.audit(10),
         "verify_audit": store.verify_audit,
         "checkpoint": store.checkpoint,

@@ -27,6 +27,8 @@ from officestatus_client._models import (
     License,
     LicenseStatus,
     LoginResult,
+    SessionsPage,
+    SignedIn,
     Status,
     TakeoverReport,
     TakeoverReportPage,
@@ -315,6 +317,28 @@ class AdminClient(_Client):
             admin_pb.MarkTakeoverReportSeenResponse,
         )
         return reply.took_over, _convert.status(reply.status)
+
+    async def sessions_page(
+        self, user_name: str = "", offset: int = 0, limit: int = 0
+    ) -> SessionsPage:
+        """Who is signed in (one user when `user_name` is given), from line `offset`: at
+        most `limit` lines (0: a page, as many as the server gives at once)."""
+        reply = await self._transport.call(
+            self._stub.ListSessions,
+            admin_pb.ListSessionsRequest(user_name=user_name, offset=offset, limit=limit),
+            admin_pb.ListSessionsResponse,
+        )
+        return _convert.sessions_page(reply)
+
+    async def sessions(self, user_name: str = "", page_size: int = 0) -> list[SignedIn]:
+        """Every live session and last login (of one user when `user_name` is given),
+        read a page at a time."""
+        page = await self.sessions_page(user_name, 0, page_size)
+        lines = list(page.sessions)
+        while page.sessions and len(lines) < page.total:
+            page = await self.sessions_page(user_name, len(lines), page_size)
+            lines.extend(page.sessions)
+        return lines
 
     async def audit(self, limit: int = 100) -> list[AuditRecord]:
         """The last `limit` admin changes, newest first."""

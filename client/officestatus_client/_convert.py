@@ -23,6 +23,8 @@ from officestatus_client._models import (
     LicenseStatus,
     LoginResult,
     NotCounting,
+    SessionsPage,
+    SignedIn,
     Status,
     TakeoverReportPage,
     TakeoverSection,
@@ -254,4 +256,24 @@ def audit_verification(msg: admin_pb.VerifyAuditResponse) -> AuditVerification:
         records_checked=msg.records_checked,
         problems=tuple(msg.problems),
         head_hash=msg.head_hash,
+    )
+
+
+def signed_in(msg: admin_pb.SignedIn) -> SignedIn:
+    """A wire SignedIn as a SignedIn."""
+    return SignedIn(
+        user_name=msg.user_name,
+        machine_name=_optional(msg.machine_name),
+        client_version=_optional(msg.client_version),
+        client_release=msg.client_release,
+        session=msg.session,
+        signed_in_at=_datetime(msg.signed_in_at),
+        last_heartbeat_at=_datetime(msg.last_heartbeat_at),
+    )
+
+
+def sessions_page(msg: admin_pb.ListSessionsResponse) -> SessionsPage:
+    """A wire ListSessionsResponse as a SessionsPage."""
+    return SessionsPage(
+        sessions=tuple(signed_in(s) for s in msg.sessions), total=msg.total, offset=msg.offset
     )

@@ -271,3 +271,32 @@ class UpgradePreview:
     users_enabled: int
     licenses: tuple[UpgradeCandidate, ...]
     summary: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """One line of who is signed in: a live session (5.x and later clients), or the last
+    login from one machine of a 3.x or 4.x client, which holds no session."""
+
+    user_name: str
+    # None when the client sent no machine name (3.x clients never do).
+    machine_name: str | None
+    # The client_version it sent ("5.2.0"); None when it sent none.
+    client_version: str | None
+    # The client protocol release, 3 to 6.
+    client_release: int
+    # True: a live session; False: a last login.
+    session: bool
+    # When it signed in (a last login: when it logged in); None when not known.
+    signed_in_at: datetime | None
+    # The last heartbeat (or the login, before the first); None for a last login.
+    last_heartbeat_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionsPage:
+    """A page of who is signed in: `total` lines in all, this page's from `offset`."""
+
+    sessions: tuple[SignedIn, ...]
+    total: int
+    offset: int

@@ -132,6 +132,7 @@ class ServerApp:
             monotonic=monotonic,
             max_sessions_per_user=config.max_sessions_per_user,
             max_sessions=config.max_sessions,
+            max_last_logins=config.max_last_logins,
             heartbeat_configured=config.heartbeat_configured,
         )
         self._trust = self.service.trust

@@ -33,8 +33,21 @@ from officestatus_server.core.sessions import (
     DEFAULT_MAX_PER_USER,
     DEFAULT_MAX_TOTAL,
     Ended,
+    Seen,
+    Session,
     SessionFlush,
     SessionTable,
+)
+from officestatus_server.core.signed_in import (
+    DEFAULT_MAX_LAST_LOGINS,
+    MAX_CLIENT_VERSION,
+    MAX_MACHINE_NAME,
+    LastLogin,
+    LastLoginFlush,
+    LastLogins,
+    SignedIn,
+    clip,
+    listing_page,
 )
 from officestatus_server.core.status import StatusView, status_view
 from officestatus_server.core.takeover import Takeover, TookOver, plan_report_seen
@@ -46,6 +59,7 @@ from officestatus_server.errors import (
     InvalidInput,
     KeyRejected,
     LicenseServerError,
+    NotFound,
     NotStarted,
     StorageError,
 )
@@ -132,6 +146,7 @@ class LicenseService:
         max_sessions_per_user: int = DEFAULT_MAX_PER_USER,
         max_sessions: int = DEFAULT_MAX_TOTAL,
         heartbeat_configured: bool = True,
+        max_last_logins: int = DEFAULT_MAX_LAST_LOGINS,
     ) -> None:
         self._store = store
         self._trust = trust
@@ -152,6 +167,9 @@ class LicenseService:
         # Work that must finish even if whoever asked for it has gone.
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions: SessionTable | None = None
+        # The last logins of 3.x and 4.x clients, which hold no session.
+        self._max_last_logins = max_last_logins
+        self._last_logins = LastLogins(bound=max_last_logins)
         # Every login decided, counted for the metrics and the usage history; every
         # admin change, for the metrics.
         self.tally = LoginTally()
@@ -194,6 +212,7 @@ class LicenseService:
         # This run is on record before it issues an id: a crash never orphans its ids.
         await self._store.save_sessions(sessions.take_flush())
         self._sessions = sessions
+        self._last_logins = LastLogins(await self._store.last_logins(), self._max_last_logins)
         self._keeper = asyncio.get_running_loop().create_task(self._keep_high_water())
         if stored.created and seed is not None:
             log.info("%s", seed.summary)
@@ -278,6 +297,12 @@ class LicenseService:
         except LicenseServerError as exc:
             sessions.flush_failed(flush)
             log.error("cannot write down the live sessions: %s", exc.message)
+        logins: LastLoginFlush = self._last_logins.take_flush()
+        try:
+            await self._store.save_last_logins(logins)
+        except LicenseServerError as exc:
+            self._last_logins.flush_failed(logins)
+            log.error("cannot write down the last logins: %s", exc.message)
 
     async def _verify_and_key(
         self, licenses: Sequence[StoredLicense], users: Iterable[User]
@@ -353,15 +378,27 @@ class LicenseService:
 
     # --- clients --------------------------------------------------------------------------
 
-    def login(self, user_name: str, release: Release) -> LoginOutcome:
-        """Decide a login; open a session when granted and the client keeps one."""
+    def login(
+        self, user_name: str, release: Release, machine: str = "", version: str = ""
+    ) -> LoginOutcome:
+        """Decide a login; open a session when granted and the client keeps one, else
+        keep it as the user's last login from that machine. `machine` and `version`: the
+        machine name and client_version the client sent."""
         now = self._now()
         decision = decide_login(self.registry, user_name, now)
         self.tally.count(decision.reason, release)
-        if decision.granted and release.has_sessions:
-            key = name_key(decision.user_name)
-            opened = self.sessions.open(key, self._monotonic(), int(release))
+        if not decision.granted:
+            return LoginOutcome(decision, now)
+        key = name_key(decision.user_name)
+        machine = clip(machine, MAX_MACHINE_NAME)
+        version = clip(version, MAX_CLIENT_VERSION)
+        if release.has_sessions:
+            seen = Seen(machine, version, now.timestamp())
+            opened = self.sessions.open(key, self._monotonic(), int(release), seen)
             return LoginOutcome(decision, now, opened)
+        self._last_logins.record(
+            LastLogin(key, decision.user_name, machine, version, int(release), now)
+        )
         return LoginOutcome(decision, now)
 
     def heartbeat(self, session_id: str) -> tuple[Decision, Release]:
@@ -403,6 +440,37 @@ class LicenseService:
     def logout(self, session_id: str) -> bool:
         """End a session; whether it was live."""
         return self.sessions.close(session_id)
+
+    def _user_key(self, user_name: str) -> str:
+        """The key of a user that exists; NotFound names the user otherwise."""
+        key = name_key(user_name)
+        if key not in self.registry.users:
+            raise NotFound(
+                f"No user is named '{user_name}'. See officestatus-admin user list.",
+                reason="USER_NOT_FOUND",
+            )
+        return key
+
+    def signed_in(self, user_name: str, offset: int, limit: int) -> tuple[list[SignedIn], int]:
+        """Who is signed in: the live sessions and the last logins of clients without
+        (of one user when `user_name` is given), a page from `offset`, and how many
+        lines there are in all."""
+        sessions = self.sessions
+        users = self.registry.users
+        monotonic_now = self._monotonic()
+        if user_name:
+            key = self._user_key(user_name)
+            live: Iterable[Session] = sessions.of_user(key, monotonic_now)
+            logins: Iterable[LastLogin] = self._last_logins.of_user(key)
+        else:
+            live = sessions.every(monotonic_now)
+            logins = self._last_logins.every()
+
+        def name_of(key: str) -> str | None:
+            user = users.get(key)
+            return user.name if user is not None else None
+
+        return listing_page(live, logins, name_of, self._now(), monotonic_now, offset, limit)
 
     # --- admin ----------------------------------------------------------------------------
 

@@ -1132,3 +1132,111 @@ class MarkTakeoverReportSeenResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MarkTakeoverReportSeenResponse: _TypeAlias = MarkTakeoverReportSeenResponse  # noqa: Y015
+
+@_typing.final
+class ListSessionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_NAME_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    user_name: _builtins.str
+    """Only this user's (NOT_FOUND when there is no such user); empty: everyone's."""
+    offset: _builtins.int
+    """The first line wanted (0: the first)."""
+    limit: _builtins.int
+    """At most this many lines; 0, or more than the server gives in one page (1000), means
+    one page.
+    """
+    def __init__(
+        self,
+        *,
+        user_name: _builtins.str = ...,
+        offset: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset", "user_name", b"user_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
+
+@_typing.final
+class SignedIn(_message.Message):
+    """One line of the listing: a live session, or the last login of a client without one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_NAME_FIELD_NUMBER: _builtins.int
+    MACHINE_NAME_FIELD_NUMBER: _builtins.int
+    CLIENT_VERSION_FIELD_NUMBER: _builtins.int
+    CLIENT_RELEASE_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    SIGNED_IN_AT_FIELD_NUMBER: _builtins.int
+    LAST_HEARTBEAT_AT_FIELD_NUMBER: _builtins.int
+    user_name: _builtins.str
+    machine_name: _builtins.str
+    """The machine name the client sent; empty when it sent none (3.x clients never do)."""
+    client_version: _builtins.str
+    """The client_version it sent, "5.2.0"; empty when it sent none."""
+    client_release: _builtins.int
+    """The client protocol release: 3 to 6."""
+    session: _builtins.bool
+    """True: a live session; false: the last login of a 3.x or 4.x client, which holds none."""
+    signed_in_at: _builtins.str
+    """ISO timestamp of the sign-in (a last login: of the login); empty when not known (a
+    session resumed after a crash before it was written down, or carried over from 5.x).
+    """
+    last_heartbeat_at: _builtins.str
+    """ISO timestamp of the last heartbeat (or the login, before the first); empty for a
+    last login.
+    """
+    def __init__(
+        self,
+        *,
+        user_name: _builtins.str = ...,
+        machine_name: _builtins.str = ...,
+        client_version: _builtins.str = ...,
+        client_release: _builtins.int = ...,
+        session: _builtins.bool = ...,
+        signed_in_at: _builtins.str = ...,
+        last_heartbeat_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_release", b"client_release", "client_version", b"client_version", "last_heartbeat_at", b"last_heartbeat_at", "machine_name", b"machine_name", "session", b"session", "signed_in_at", b"signed_in_at", "user_name", b"user_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignedIn: _TypeAlias = SignedIn  # noqa: Y015
+
+@_typing.final
+class ListSessionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """All the lines (of the user asked for), and where this page begins."""
+    offset: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignedIn]:
+        """This page's lines: by user, sessions before last logins, then by sign-in time."""
+
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[Global___SignedIn] | None = ...,
+        total: _builtins.int = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offset", b"offset", "sessions", b"sessions", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015

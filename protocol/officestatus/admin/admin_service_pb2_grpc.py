@@ -114,6 +114,11 @@ class AdminServiceStub:
                 request_serializer=officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenRequest.SerializeToString,
                 response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenResponse.FromString,
                 _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/officestatus.admin.AdminService/ListSessions',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -226,6 +231,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSessions(self, request, context):
+        """Who is signed in: every live session (5.x and later clients), and the last login
+        per user and machine of 3.x and 4.x clients, which hold no session; a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -308,6 +321,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.MarkTakeoverReportSeen,
                     request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenRequest.FromString,
                     response_serializer=officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListSessionsRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -742,6 +760,33 @@ class AdminService:
             '/officestatus.admin.AdminService/MarkTakeoverReportSeen',
             officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenRequest.SerializeToString,
             officestatus_dot_admin_dot_admin__service__pb2.MarkTakeoverReportSeenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/ListSessions',
+            officestatus_dot_admin_dot_admin__service__pb2.ListSessionsRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.ListSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,10 @@ class AdminServiceStub:
     """The admin has seen the takeover's report: the status shows it no more (audited once;
     a repeat changes nothing). The report stays readable.
     """
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListSessionsRequest, _admin_service_pb2.ListSessionsResponse]
+    """Who is signed in: every live session (5.x and later clients), and the last login
+    per user and machine of 3.x and 4.x clients, which hold no session; a page at a time.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -99,6 +103,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     MarkTakeoverReportSeen: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.MarkTakeoverReportSeenRequest, _admin_service_pb2.MarkTakeoverReportSeenResponse]  # type: ignore[assignment]
     """The admin has seen the takeover's report: the status shows it no more (audited once;
     a repeat changes nothing). The report stays readable.
+    """
+    ListSessions: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListSessionsRequest, _admin_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """Who is signed in: every live session (5.x and later clients), and the last login
+    per user and machine of 3.x and 4.x clients, which hold no session; a page at a time.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -227,6 +235,16 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_service_pb2.MarkTakeoverReportSeenResponse, _abc.Awaitable[_admin_service_pb2.MarkTakeoverReportSeenResponse]]:
         """The admin has seen the takeover's report: the status shows it no more (audited once;
         a repeat changes nothing). The report stays readable.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _admin_service_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListSessionsResponse, _abc.Awaitable[_admin_service_pb2.ListSessionsResponse]]:
+        """Who is signed in: every live session (5.x and later clients), and the last login
+        per user and machine of 3.x and 4.x clients, which hold no session; a page at a time.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -28,9 +28,10 @@ import itertools
 import os
 import secrets
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from officestatus_server.core import b64url
 
@@ -38,8 +39,9 @@ MISSED_HEARTBEATS = 3
 # A user on more machines than this is signing in somewhere and never out: ten covers a
 # desktop, a laptop, terminal-server sessions and a spare, per person.
 DEFAULT_MAX_PER_USER = 10
-# An installation has up to 100,000 users: 2.5 sessions each on average, about 115 MB of
-# memory at the bound (some 460 bytes a session, ids and indexes included, measured).
+# An installation has up to 100,000 users: 2.5 sessions each on average, about 145 MB of
+# memory at the bound (some 585 bytes a session, ids, indexes and where it signed in
+# from included, measured with tracemalloc).
 DEFAULT_MAX_TOTAL = 250_000
 # Sessions ended for the bounds whose reason is kept for their next heartbeat: some
 # 600 bytes each.
@@ -56,6 +58,23 @@ class Ended(Enum):
 
     USER_LIMIT = "user-limit"
     TOTAL_LIMIT = "total-limit"
+    # An administrator ended the user's sessions (officestatus-admin sessions end).
+    ADMIN = "admin"
+
+
+class Seen(NamedTuple):
+    """Where and since when a session was signed in, as its client said at login."""
+
+    # The machine name the client sent ("" when it sent none), clipped.
+    machine: str
+    # The client_version it sent ("5.2.0"), clipped.
+    version: str
+    # When it signed in, on the wall clock (POSIX seconds; 0.0: not known, e.g. a
+    # session resumed after a crash before it was written down).
+    since: float
+
+
+NOT_SEEN = Seen("", "", 0.0)
 
 
 @dataclass(slots=True)
@@ -69,6 +88,8 @@ class Session:
     release: int
     # The server run that issued it.
     run: str
+    # Where and since when it signed in (for the admin's listing).
+    seen: Seen = NOT_SEEN
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,8 @@ class EarlierRuns:
     # Sessions a takeover carried from a 5.x server and still written down as live: the
     # id that server gave the client, and the user's key.
     carried: Mapping[str, str] = field(default_factory=dict)
+    # Where and since when the live ones signed in, as written down with them.
+    seen: Mapping[str, Seen] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,8 @@ class SessionFlush:
     ended: tuple[str, ...]
     # The earlier runs' sessions can no longer be resumed: forget them.
     forget_earlier: bool
+    # Where and since when each opened session that is still live signed in.
+    seen: Mapping[str, Seen] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,6 +170,7 @@ class SessionTable:
         self._resume_until = started + self.interval * MISSED_HEARTBEATS
         self._resuming = True
         self._resumable = set(earlier.live)
+        self._seen_earlier = dict(earlier.seen)
         self._flushed = dict(earlier.flushed)
         self._unrecorded = earlier.unrecorded
         # Sessions of earlier runs resumed or ended in this run: never resumed again.
@@ -181,8 +207,8 @@ class SessionTable:
         mac.update(body.encode("ascii"))
         return b64url.encode(mac.digest())
 
-    def open(self, user_key: str, now: float, release: int) -> str:
-        """Start a session for a user and return its id."""
+    def open(self, user_key: str, now: float, release: int, seen: Seen = NOT_SEEN) -> str:
+        """Start a session for a user and return its id; `seen`: where and since when."""
         self._sweep(now)
         # release|run-batch|nonce|user: the user key last, as the only part that may hold
         # "|". The nonce makes each id unique (the MAC, not the nonce, stops forgery); from
@@ -191,7 +217,7 @@ class SessionTable:
         payload = f"{release}|{self.run}-{self._epoch}|{nonce}|{user_key}"
         body = f"{_PREFIX}.{b64url.encode(payload.encode())}"
         session_id = f"{body}.{self._mac(body)}"
-        self._add(session_id, Session(user_key, now, release, self.run), now)
+        self._add(session_id, Session(user_key, now, release, self.run, seen), now)
         self._opened[session_id] = False
         return session_id
 
@@ -265,6 +291,7 @@ class SessionTable:
             return None  # forged, issued by this run and since ended, or ended before
         resumed = verified[0]
         resumed.last_seen = now  # issued before a restart and live then: resume it
+        resumed.seen = self._seen_earlier.pop(session_id, NOT_SEEN)
         self._consumed.add(session_id)
         self._resumable.discard(session_id)
         self._add(session_id, resumed, now)
@@ -289,6 +316,26 @@ class SessionTable:
     def ended_because(self, session_id: str) -> Notice | None:
         """Why a session was ended to keep within the bounds, if it was."""
         return self._notices.get(session_id)
+
+    def of_user(self, user_key: str, now: float) -> list[Session]:
+        """A user's live sessions, oldest first."""
+        self.expire(now)
+        live = self._live
+        return [live[sid] for sid in self._by_user.get(user_key, {})]
+
+    def every(self, now: float) -> Iterable[Session]:
+        """Every live session (stale ones dropped first), least recently seen first."""
+        self.expire(now)
+        return self._live.values()
+
+    def end_user(self, user_key: str, now: float) -> int:
+        """End every live session of a user for an administrator; their clients hear why
+        at their next heartbeat. How many were ended."""
+        self.expire(now)
+        ended = list(self._by_user.get(user_key, {}))
+        for session_id in ended:
+            self._bound(session_id, Ended.ADMIN, now)
+        return len(ended)
 
     def close(self, session_id: str) -> bool:
         """End a session (logout); whether it was live."""
@@ -319,6 +366,7 @@ class SessionTable:
             self._resumable = set()
             self._flushed = {}
             self._consumed = set()
+            self._seen_earlier = {}
         return len(stale)
 
     def _sweep(self, now: float) -> None:
@@ -348,12 +396,14 @@ class SessionTable:
 
     def take_flush(self) -> SessionFlush:
         """The changes since the last batch, to write down; the next batch starts."""
+        live = self._live
         flush = SessionFlush(
             self.run,
             self._epoch,
             tuple(self._opened),
             tuple(self._closed),
             self._forget_earlier,
+            {sid: live[sid].seen for sid in self._opened if sid in live},
         )
         self._epoch += 1
         self._opened = {}

@@ -9,10 +9,12 @@ from pathlib import Path
 from officestatus.admin import admin_service_pb2 as pb
 from officestatus.admin import admin_service_pb2_grpc as pb_grpc
 from officestatus_server.core.model import User
+from officestatus_server.core.signed_in import PAGE
 from officestatus_server.core.user_plans import ImportedUser
 from officestatus_server.errors import InvalidInput
 from officestatus_server.rpc import convert
 from officestatus_server.rpc.errors import Context
+from officestatus_server.rpc.signed_in import sessions_message
 from officestatus_server.service import LicenseService
 
 MAX_AUDIT = 10_000
@@ -177,3 +179,15 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         return pb.MarkTakeoverReportSeenResponse(
             took_over=took_over is not None, status=self._status()
         )
+
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: Context
+    ) -> pb.ListSessionsResponse:
+        """A page of who is signed in: live sessions and the last logins of 3.x and 4.x."""
+        if request.offset < 0 or request.limit < 0:
+            raise InvalidInput(
+                "The listing's offset and limit must not be negative.", reason="LIMIT_INVALID"
+            )
+        limit = min(request.limit or PAGE, PAGE)
+        lines, total = self._service.signed_in(request.user_name, request.offset, limit)
+        return sessions_message(lines, total, request.offset)

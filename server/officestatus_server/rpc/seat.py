@@ -58,7 +58,9 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginReply:
         """May this user use OfficeStatus now?"""
         release = client_release(request.client_version)
-        outcome = self._service.login(request.user_name, release)
+        outcome = self._service.login(
+            request.user_name, release, request.machine_name, request.client_version
+        )
         decision = outcome.decision
         reply = pb.LoginReply(granted=decision.granted, message=decision.message)
         if release.has_deny_reason:

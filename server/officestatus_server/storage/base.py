@@ -10,6 +10,7 @@ from typing import Protocol
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.model import Change, Installation, User
 from officestatus_server.core.sessions import EarlierRuns, SessionFlush
+from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover, TookOver
 
 
@@ -56,6 +57,14 @@ class Store(Protocol):
 
     async def save_sessions(self, flush: SessionFlush) -> None:
         """Write down a batch of sessions begun and ended, atomically."""
+        ...
+
+    async def last_logins(self) -> tuple[LastLogin, ...]:
+        """The last logins of clients without sessions (3.x, 4.x), as last written down."""
+        ...
+
+    async def save_last_logins(self, flush: LastLoginFlush) -> None:
+        """Write down a batch of last logins recorded and forgotten, atomically."""
         ...
 
     async def audit(self, limit: int) -> list[ChainedRecord]:

@@ -32,7 +32,8 @@ from officestatus_server.core.audit import (
 )
 from officestatus_server.core.model import AuditEntry, Change, ClockSetBack, Installation, User
 from officestatus_server.core.names import name_key
-from officestatus_server.core.sessions import EarlierRuns, SessionFlush
+from officestatus_server.core.sessions import EarlierRuns, Seen, SessionFlush
+from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover, TookOver
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage.base import Stored, StoredLicense
@@ -101,8 +102,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             session_id TEXT PRIMARY KEY,
             user_key TEXT NOT NULL) WITHOUT ROWID""",
     ),
+    (
+        # Where and since when each live session signed in (officestatus-admin sessions),
+        # and the last logins of 3.x and 4.x clients, which hold no session (see
+        # core/signed_in.py). `since` is POSIX seconds, 0 when not known.
+        "ALTER TABLE live_sessions ADD COLUMN machine TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE live_sessions ADD COLUMN client_version TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE live_sessions ADD COLUMN since REAL NOT NULL DEFAULT 0",
+        """CREATE TABLE last_logins (
+            user_key TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            user_name TEXT NOT NULL,
+            client_version TEXT NOT NULL,
+            release INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (user_key, machine)) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# A live session whose sign-in was not recorded (carried over by a takeover).
+_NOT_KNOWN = ("", "", 0.0)
 # What a whole installation holds (the schema as of version 1; later ones only add).
 _TABLES = ("meta", "licenses", "users", "audit")
 _META_KEYS = ("installation_id", "first_started_at", "session_secret")
@@ -488,8 +507,12 @@ class SqliteStore:
         """What earlier runs wrote down of their live sessions."""
         try:
             async with self._lock:
-                async with self._conn.execute("SELECT session_id FROM live_sessions") as cur:
-                    live = frozenset(str(r[0]) for r in await cur.fetchall())
+                async with self._conn.execute(
+                    "SELECT session_id, machine, client_version, since FROM live_sessions"
+                ) as cur:
+                    rows = await cur.fetchall()
+                live = frozenset(str(r[0]) for r in rows)
+                seen = {str(i): Seen(str(m), str(v), float(t)) for i, m, v, t in rows if t or m}
                 async with self._conn.execute("SELECT run, flushed_epoch FROM session_runs") as cur:
                     runs = {str(r): int(e) for r, e in await cur.fetchall()}
                 async with self._conn.execute(
@@ -502,7 +525,7 @@ class SqliteStore:
                 f"Cannot read the sessions of the last run from {self.path.name}: {exc}.",
                 reason="STORAGE_READ_FAILED",
             ) from exc
-        return EarlierRuns(live, runs, unrecorded=not runs, carried=carried)
+        return EarlierRuns(live, runs, unrecorded=not runs, carried=carried, seen=seen)
 
     async def save_sessions(self, flush: SessionFlush) -> None:
         """Write down a batch of sessions begun and ended, atomically."""
@@ -512,8 +535,10 @@ class SqliteStore:
                     "DELETE FROM live_sessions WHERE session_id = ?", [(s,) for s in flush.ended]
                 )
                 await conn.executemany(
-                    "INSERT OR REPLACE INTO live_sessions (session_id, holder) VALUES (?, ?)",
-                    [(s, flush.run) for s in flush.opened],
+                    """INSERT OR REPLACE INTO live_sessions
+                       (session_id, holder, machine, client_version, since)
+                       VALUES (?, ?, ?, ?, ?)""",
+                    [(s, flush.run, *flush.seen.get(s, _NOT_KNOWN)) for s in flush.opened],
                 )
                 if flush.forget_earlier:
                     await conn.execute("DELETE FROM live_sessions WHERE holder != ?", (flush.run,))
@@ -526,6 +551,49 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StorageError(
                 f"The database refused the sessions' batch ({exc}).",
+                reason="STORAGE_WRITE_FAILED",
+            ) from exc
+
+    async def last_logins(self) -> tuple[LastLogin, ...]:
+        """The last logins of clients without sessions, as last written down."""
+        try:
+            async with (
+                self._lock,
+                self._conn.execute(
+                    "SELECT user_key, user_name, machine, client_version, release, at "
+                    "FROM last_logins ORDER BY at"
+                ) as cur,
+            ):
+                rows = await cur.fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"Cannot read the last logins from {self.path.name}: {exc}.",
+                reason="STORAGE_READ_FAILED",
+            ) from exc
+        return tuple(
+            LastLogin(str(k), str(n), str(m), str(v), int(r), datetime.fromisoformat(str(at)))
+            for k, n, m, v, r, at in rows
+        )
+
+    async def save_last_logins(self, flush: LastLoginFlush) -> None:
+        """Write down a batch of last logins recorded and forgotten, atomically."""
+        try:
+            async with self._transaction() as conn:
+                await conn.executemany(
+                    "DELETE FROM last_logins WHERE user_key = ? AND machine = ?", flush.forgotten
+                )
+                await conn.executemany(
+                    """INSERT OR REPLACE INTO last_logins
+                       (user_key, machine, user_name, client_version, release, at)
+                       VALUES (?, ?, ?, ?, ?, ?)""",
+                    [
+                        (e.user_key, e.machine, e.user_name, e.version, e.release, _ts(e.at))
+                        for e in flush.recorded
+                    ],
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"The database refused the last logins' batch ({exc}).",
                 reason="STORAGE_WRITE_FAILED",
             ) from exc
 

@@ -54,7 +54,7 @@ def find_old_installation(config: ServerConfig) -> Path | None:
             r"%PROGRAMDATA%\OfficeStatus\Server).",
             reason="UPGRADE_SOURCE_MISSING",
         )
-    candidates = [config.legacy_data_dir] if config.upgrade_search else []
+    candidates = [] if config.no_upgrade else [config.legacy_data_dir]
     candidates.append(config.data_dir)
     for directory in candidates:
         if (directory / DATABASE).is_file():
