@@ -94,3 +94,40 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
 
     assert results["pids"]
     assert [pid for pid in results["pids"] if _ours(pid)] == []
+
+
+def test_the_overhead_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    report = tmp_path / "overhead.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench.py"),
+            "--overhead",
+            "--smoke",
+            "--json",
+            str(report),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(report.read_text())
+    assert results["error"] is None
+    # The "on" server listens for HTTP and was scraped while it was measured; "off" not.
+    assert "--http-listen" in results["settings"]["on"]
+    assert "--http-listen" not in results["settings"]["off"]
+    assert results["scrapes"] > 0
+    assert results["scrape_ms"]["median"] > 0
+    (row,) = results["rows"]
+    assert row["id"] == "login-6.x/4"
+    for side in ("on", "off"):
+        assert row[side]["calls"] > 0
+        assert len(row[side]["round_throughputs"]) == 2
+    assert row["throughput_ratio"] > 0
+    assert len(row["round_throughput_ratios"]) == 2
+    assert "metrics and history on cost" in done.stdout
+    assert results["pids"]
+    assert [pid for pid in results["pids"] if _ours(pid)] == []

@@ -615,3 +615,17 @@ def test_sessions_end_as_a_full_scan_says(
         else:
             assert sessions.expire(now) == scan.expire(now)
         assert len(sessions) == len(scan.seen)
+
+
+def test_live_sessions_are_counted_by_release_as_they_open_and_end() -> None:
+    sessions = table(max_per_user=1)
+    five = sessions.open("alice", later(1), 5)
+    sessions.open("bob", later(2), 6)
+    sessions.open("carol", later(3), 6)
+    assert sessions.live_by_release(later(4)) == {5: 1, 6: 2}
+    sessions.close(five)
+    # carol's second login ends her first session: one 6.x session still.
+    sessions.open("carol", later(5), 6)
+    assert sessions.live_by_release(later(6)) == {6: 2}
+    # Every session missed its heartbeats: none left, and no release listed.
+    assert sessions.live_by_release(later(INTERVAL * MISSED_HEARTBEATS + 10)) == {}

@@ -45,3 +45,10 @@ def test_the_service_loads_no_storage_implementation() -> None:
     assert "officestatus_server.storage.sqlite" not in _loaded_by(
         "officestatus_server.service", "officestatus_server.storage"
     )
+
+
+def test_a_server_without_http_listen_loads_no_http_stack() -> None:
+    # aiohttp and prometheus-client are imported when the HTTP listener starts: a server
+    # without one starts as fast as before.
+    assert _loaded_by("officestatus_server.cli.server_main", "aiohttp") == []
+    assert _loaded_by("officestatus_server.cli.server_main", "prometheus_client") == []

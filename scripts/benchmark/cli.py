@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 import scripts.benchmark
-from scripts.benchmark import BenchError
+from scripts.benchmark import BenchError, overhead
 from scripts.benchmark.children import Children
 from scripts.benchmark.machine import machine, machine_line
 from scripts.benchmark.plan import FULL, SMOKE, Plan
@@ -26,6 +28,12 @@ from scripts.benchmark.run import Results, run
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(scripts.benchmark.__doc__ or "").split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, 1 s measurements")
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="instead: logins with metrics and the usage history on against the same with "
+        "them off (scripts/benchmark/overhead.py)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--callers", help="comma-separated caller counts (default 16,64)")
@@ -66,21 +74,49 @@ def _plan(args: argparse.Namespace) -> Plan:
     return dataclasses.replace(plan, **changes)
 
 
-async def _main(args: argparse.Namespace) -> int:
-    plan = _plan(args)
+async def _overhead(args: argparse.Namespace) -> int:
+    plan = overhead.SMOKE if args.smoke else overhead.FULL
+    changes: dict[str, Any] = {}
+    if args.callers:
+        changes["callers"] = tuple(int(c) for c in args.callers.split(","))
+    if args.rounds is not None:
+        changes["rounds"] = args.rounds
+    if args.duration is not None:
+        changes["round_seconds"] = args.duration / max(1, changes.get("rounds", plan.rounds))
+    if args.warmup is not None:
+        changes["warmup_seconds"] = args.warmup
+    plan = dataclasses.replace(plan, **changes)
     info = machine()
     print(machine_line(info), flush=True)
-    results = Results(info, dataclasses.asdict(plan))
+    results = overhead.OverheadResults(info, dataclasses.asdict(plan))
+    children = Children()
+    code = await _guarded(
+        args, children, results, lambda work: overhead.run_overhead(plan, work, results, children)
+    )
+    print()
+    print(machine_line(info))
+    print()
+    overhead.print_overhead(results, plan)
+    return code
+
+
+async def _guarded(
+    args: argparse.Namespace,
+    children: Children,
+    results: Results | overhead.OverheadResults,
+    body: Callable[[Path], Awaitable[None]],
+) -> int:
+    """Run `body` in a work folder with every process it starts stopped at the end, the
+    JSON file written and the folder removed (kept with --keep or on an error)."""
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="officestatus-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    children = Children()
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     code = 0
     try:
-        await run(plan, work, results, children)
+        await body(work)
     except (BenchError, OSError, grpc.aio.AioRpcError) as exc:
         results.error = str(exc)
         print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -93,11 +129,21 @@ async def _main(args: argparse.Namespace) -> int:
         results.pids = children.started
         loop.remove_signal_handler(signal.SIGTERM)
         if args.json is not None:
-            args.json.write_text(results.to_json() + "\n")
+            args.json.write_text(json.dumps(dataclasses.asdict(results), indent=2) + "\n")
         if args.keep or code:
             print(f"kept: {work}", flush=True)
         elif args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
+    return code
+
+
+async def _main(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    info = machine()
+    print(machine_line(info), flush=True)
+    results = Results(info, dataclasses.asdict(plan))
+    children = Children()
+    code = await _guarded(args, children, results, lambda work: run(plan, work, results, children))
     print()
     print(machine_line(info))
     print()
@@ -118,4 +164,4 @@ def main() -> int:
     if sys.platform != "linux":
         print("error: the benchmark reads /proc and runs on Linux only", file=sys.stderr)
         return 2
-    return asyncio.run(_main(args))
+    return asyncio.run(_overhead(args) if args.overhead else _main(args))

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from google.protobuf.internal import api_implementation
 
 from officestatus_server.config import ServerConfig
 from officestatus_server.core.keys import TrustStore
 from officestatus_server.core.takeover import Takeover
+from officestatus_server.core.timings import CallTimes
 from officestatus_server.datadir import InstanceLock, refuse_orphans, traces, unusable_files
 from officestatus_server.errors import InvalidInput, LicenseServerError, PreconditionFailed
 from officestatus_server.rpc.server import GrpcServer, Limits, server_credentials
@@ -26,6 +28,9 @@ from officestatus_server.service import Clock, LicenseService, Monotonic, utc_no
 from officestatus_server.storage.sqlite import SqliteStore
 from officestatus_server.takeover.find import find_old_installation
 from officestatus_server.takeover.find import plan as plan_takeover_of
+
+if TYPE_CHECKING:
+    from officestatus_server.http.listener import HttpListener
 
 log = logging.getLogger("officestatus.server")
 
@@ -138,6 +143,9 @@ class ServerApp:
         self.token = ""
         self._lock = InstanceLock(config.data_dir)
         self._servers: list[GrpcServer] = []
+        # The HTTP listener (/metrics) when configured, and the RPCs' durations it shows.
+        self.http: HttpListener | None = None
+        self.times: CallTimes | None = CallTimes() if config.http_listen is not None else None
         self.port = 0
         # The admin service's port when it listens apart (else the same as `port`).
         self.admin_port = 0
@@ -203,15 +211,18 @@ class ServerApp:
             took_over = self.service.took_over
             if took_over is not None and not config.listen_configured:
                 self.listen = took_over.listen
-            main = GrpcServer(self.service, self.token, admin=not apart, limits=limits)
+            times = self.times
+            main = GrpcServer(self.service, self.token, admin=not apart, limits=limits, times=times)
             self._servers = [main]
             self.port = self.admin_port = main.listen(self.listen, credentials)
             if config.admin_listen is not None:
-                admin = GrpcServer(self.service, self.token, seat=False, limits=limits)
+                admin = GrpcServer(self.service, self.token, seat=False, limits=limits, times=times)
                 self._servers.append(admin)
                 self.admin_port = admin.listen(config.admin_listen, credentials)
             for server in self._servers:
                 await server.start()
+            if config.http_listen is not None:
+                await self._start_http(config.http_listen)
             host = self.listen.rsplit(":", 1)[0]
             self._lock.announce(f"{host}:{self.port}")
             # The loaded state lives as long as the server: keep it out of the garbage
@@ -220,6 +231,7 @@ class ServerApp:
             # start-up time.)
             gc.freeze()
         except BaseException:
+            await self._stop_http()
             for server in self._servers:
                 await server.server.stop(None)
             self._servers = []
@@ -228,9 +240,30 @@ class ServerApp:
             raise
         return self.port
 
+    async def _start_http(self, address: str) -> None:
+        """The HTTP listener with /metrics, in this event loop."""
+        # Imported only when configured: a server without it starts without aiohttp.
+        from officestatus_server.http.listener import HttpListener, tls_context
+        from officestatus_server.http.metrics import MetricsPage, registry_for
+
+        config = self.config
+        tls = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            tls = tls_context(config.tls_cert, config.tls_key, config.tls_client_ca)
+        http = HttpListener(tls)
+        http.add_routes(MetricsPage(registry_for(self.service, self.times)).routes())
+        self.http = http
+        await http.start(address)
+
+    async def _stop_http(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
+
     async def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, finish in-flight calls, close the database."""
         grace = self.config.shutdown_grace_seconds if grace is None else grace
+        await self._stop_http()
         await asyncio.gather(*(server.stop(grace) for server in self._servers))
         self._servers = []
         await self.service.close()

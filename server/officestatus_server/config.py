@@ -245,6 +245,15 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="HOST:PORT",
     ),
     Setting(
+        "http_listen",
+        "OFFICESTATUS_HTTP_LISTEN",
+        "",
+        _optional_address,
+        "serve Prometheus metrics at http://HOST:PORT/metrics, e.g. localhost:9464; port 0 "
+        "picks a free port (default: off)",
+        metavar="HOST:PORT",
+    ),
+    Setting(
         "vendor_key",
         VENDOR_KEYS_ENV,
         "",
@@ -372,6 +381,8 @@ class ServerConfig:
     # Where the admin service listens when it must not be reachable from the network
     # (e.g. "localhost:50052"); None: beside the client service on `listen`.
     admin_listen: str | None = None
+    # The HTTP listener (/metrics), e.g. "localhost:9464"; None: off.
+    http_listen: str | None = None
     # Vendor public key files, in addition to those in <data_dir>/vendor-keys/.
     vendor_key_files: tuple[Path, ...] = ()
     heartbeat_interval_seconds: int = 60
@@ -424,6 +435,8 @@ class ServerConfig:
         check_address(self.listen, "The listen address")
         if self.admin_listen is not None:
             check_address(self.admin_listen, "The admin listen address")
+        if self.http_listen is not None:
+            check_address(self.http_listen, "The HTTP listen address")
         check_heartbeat_seconds(self.heartbeat_interval_seconds, "The heartbeat interval")
         check_number(self.max_connections, "The connection limit", "max_connections")
         check_number(self.idle_seconds, "The idle connection time", "idle_seconds")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from officestatus_server.core import plans, user_plans
 from officestatus_server.core.audit import ChainedRecord, ChainReport
@@ -51,7 +52,7 @@ from officestatus_server.core.signed_in import (
 )
 from officestatus_server.core.status import StatusView, status_view
 from officestatus_server.core.takeover import Takeover, TookOver, plan_report_seen
-from officestatus_server.core.tally import LoginTally
+from officestatus_server.core.tally import ChangeResult, ChangeTally, LoginTally
 from officestatus_server.core.upgrade import Preview, preview_upgrade
 from officestatus_server.core.user_plans import ImportedUser
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
@@ -61,6 +62,7 @@ from officestatus_server.errors import (
     LicenseServerError,
     NotFound,
     NotStarted,
+    StorageError,
 )
 from officestatus_server.storage.base import Store, StoredLicense
 
@@ -95,6 +97,40 @@ def _session_release(release: int | None) -> Release:
     if release is None:
         return Release.V5
     return Release(min(max(release, Release.V5), NEWEST_RELEASE))
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_AdminMethod = Callable[Concatenate["LicenseService", _P], Coroutine[Any, Any, _T]]
+
+
+# Every kind of admin change `admin_change` counts: the metrics list each one from the start.
+ADMIN_CHANGE_KINDS: list[str] = []
+
+
+def admin_change(kind: str) -> Callable[[_AdminMethod[_P, _T]], _AdminMethod[_P, _T]]:
+    """An admin change method, counted in `service.changes` by `kind` (the audit's name
+    for it) and how it ended: done, refused on purpose, or failed."""
+    ADMIN_CHANGE_KINDS.append(kind)
+
+    def decorate(method: _AdminMethod[_P, _T]) -> _AdminMethod[_P, _T]:
+        async def counted(service: LicenseService, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            result = ChangeResult.FAILED
+            try:
+                done = await method(service, *args, **kwargs)
+                result = ChangeResult.DONE
+                return done
+            except StorageError:
+                raise
+            except LicenseServerError:
+                result = ChangeResult.REFUSED
+                raise
+            finally:
+                service.changes.count(kind, result)
+
+        return functools.update_wrapper(counted, method)
+
+    return decorate
 
 
 class LicenseService:
@@ -135,8 +171,10 @@ class LicenseService:
         # The last logins of 3.x and 4.x clients, which hold no session.
         self._max_last_logins = max_last_logins
         self._last_logins = LastLogins(bound=max_last_logins)
-        # Every login decided, counted for the metrics and the usage history.
+        # Every login decided, counted for the metrics and the usage history; every
+        # admin change, for the metrics.
         self.tally = LoginTally()
+        self.changes = ChangeTally()
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -397,6 +435,11 @@ class LicenseService:
         """How many sessions are live now."""
         return self.sessions.live(self._monotonic())
 
+    def live_sessions_by_release(self) -> dict[Release, int]:
+        """How many sessions are live now, by the client release that opened them."""
+        live = self.sessions.live_by_release(self._monotonic())
+        return {_session_release(release): n for release, n in live.items()}
+
     def logout(self, session_id: str) -> bool:
         """End a session; whether it was live."""
         return self.sessions.close(session_id)
@@ -479,6 +522,7 @@ class LicenseService:
             log.info("%s %s: %s", entry.action, entry.subject, entry.result)
         return change
 
+    @admin_change("license.install")
     async def install_license(self, key_text: str) -> InstalledLicense:
         """Verify and install a license key."""
         try:
@@ -489,6 +533,7 @@ class LicenseService:
             raise
         return change.add_licenses[0]
 
+    @admin_change("license.remove")
     async def remove_license(self, license_id: str, force: bool) -> InstalledLicense:
         """Remove a license (forced: even when users end up over capacity)."""
         removed: list[InstalledLicense] = []
@@ -502,26 +547,31 @@ class LicenseService:
         await self._change(plan)
         return removed[0]
 
+    @admin_change("users.add")
     async def add_users(self, names: list[str], enable: bool) -> list[User]:
         """Add users, enabled at once if asked."""
         change = await self._change(lambda r, now: plans.plan_add_users(r, names, enable, now))
         return self._touched(change)
 
+    @admin_change("users.enable")
     async def enable_users(self, names: list[str]) -> list[User]:
         """Enable users: all or none, seats permitting."""
         change = await self._change(lambda r, now: plans.plan_enable(r, names, now))
         return self._touched(change)
 
+    @admin_change("users.disable")
     async def disable_users(self, names: list[str]) -> list[User]:
         """Disable users: their seats are free at once."""
         change = await self._change(lambda r, now: plans.plan_disable(r, names, now))
         return self._touched(change)
 
+    @admin_change("users.import")
     async def import_users(self, imported: list[ImportedUser]) -> list[User]:
         """Add users and enable those marked enabled, in one change (all or none)."""
         change = await self._change(lambda r, now: user_plans.plan_import_users(r, imported, now))
         return self._touched(change)
 
+    @admin_change("users.remove")
     async def remove_users(self, names: list[str], force: bool) -> list[User]:
         """Remove users (all or none); an enabled one only when forced. Returns them as
         they were before."""
@@ -558,6 +608,7 @@ class LicenseService:
         """The report of the takeover this installation was made by; None without one."""
         return self.took_over
 
+    @admin_change("takeover.report-seen")
     async def mark_takeover_report_seen(self) -> TookOver | None:
         """Record that the admin has seen the takeover's report (once, audited): the
         status shows it no more, the report stays readable. None without a takeover."""

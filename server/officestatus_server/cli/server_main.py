@@ -91,6 +91,9 @@ def _admin_line(app: ServerApp) -> list[str]:
     if config.admin_listen is not None:
         host = config.admin_listen.rsplit(":", 1)[0]
         lines.append(f"admin service only on {host}:{app.admin_port}")
+    if app.http is not None and config.http_listen is not None:
+        host = config.http_listen.rsplit(":", 1)[0]
+        lines.append(f"metrics: {app.http.scheme}://{host}:{app.http.port}/metrics")
     return lines
 
 

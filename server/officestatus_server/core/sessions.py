@@ -27,7 +27,7 @@ import hmac
 import itertools
 import os
 import secrets
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -159,6 +159,8 @@ class SessionTable:
         self._live: OrderedDict[str, Session] = OrderedDict()
         # Each user's live sessions, oldest first.
         self._by_user: dict[str, dict[str, None]] = {}
+        # Live sessions by the client release that opened them (for the metrics).
+        self._by_release: Counter[int] = Counter()
         self._notices: OrderedDict[str, Notice] = OrderedDict()
         self._sweep_due = float("-inf")
         self._nonces: list[str] = []
@@ -193,6 +195,12 @@ class SessionTable:
         self.expire(now)
         return len(self._live)
 
+    def live_by_release(self, now: float) -> dict[int, int]:
+        """How many sessions are live at `now`, by the client release that opened them
+        (stale ones dropped first); releases with none are left out."""
+        self.expire(now)
+        return {release: n for release, n in sorted(self._by_release.items()) if n}
+
     def _mac(self, body: str) -> str:
         # Keyed BLAKE2b (RFC 7693), from a copy of the state that has taken the key.
         mac = self._keyed.copy()
@@ -221,6 +229,7 @@ class SessionTable:
         while len(self._live) >= self.max_total:
             self._bound(next(iter(self._live)), Ended.TOTAL_LIMIT, now)
         self._live[session_id] = session
+        self._by_release[session.release] += 1
         # Looked up again: ending the user's last session above dropped the user's entry.
         self._by_user.setdefault(session.user_key, {})[session_id] = None
 
@@ -377,6 +386,7 @@ class SessionTable:
         session = self._live.pop(session_id, None)
         if session is None:
             return False
+        self._by_release[session.release] -= 1
         mine = self._by_user[session.user_key]
         del mine[session_id]
         if not mine:

@@ -2,12 +2,14 @@
 
 The service counts every login it decides into one `LoginTally`; the metrics read its
 running totals and the usage history takes what was added since its last flush. Neither
-adds work to a login beyond this count.
+adds work to a login beyond this count. Admin changes are counted likewise, by kind and
+result, into a `ChangeTally`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from enum import StrEnum
 from typing import NamedTuple
 
 from officestatus.wire import DenyReason
@@ -53,3 +55,30 @@ class LoginTally:
         """Undo a `take_since_last` whose batch could not be written: the next take
         includes those logins again."""
         self._taken.subtract(taken)
+
+
+class ChangeResult(StrEnum):
+    """How an admin change ended."""
+
+    # Committed.
+    DONE = "done"
+    # Refused on purpose (bad input, no such user, not enough seats...): nothing changed.
+    REFUSED = "refused"
+    # The server failed (the database, or a defect): nothing changed.
+    FAILED = "failed"
+
+
+class ChangeTally:
+    """Admin changes since the server started, by kind (as the audit names it, e.g.
+    `users.enable`) and result; totals only ever grow."""
+
+    def __init__(self) -> None:
+        self._totals: Counter[tuple[str, ChangeResult]] = Counter()
+
+    def count(self, kind: str, result: ChangeResult) -> None:
+        """One admin change ended so."""
+        self._totals[kind, result] += 1
+
+    def totals(self) -> dict[tuple[str, ChangeResult], int]:
+        """Every change since start, by (kind, result) (a copy)."""
+        return dict(self._totals)

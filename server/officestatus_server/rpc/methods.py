@@ -8,7 +8,9 @@ The wrapper, in this order:
 - refuses a request that is not protobuf of the expected type as INVALID_ARGUMENT
   (REQUEST_MALFORMED), where grpcio would answer UNKNOWN with a Python exception's text;
 - turns the domain errors a handler raises into statuses through the one table
-  (errors.py), and anything unexpected into INTERNAL, logged with its traceback.
+  (errors.py), and anything unexpected into INTERNAL, logged with its traceback;
+- with `times`, counts how long each call took into its method's histogram (the metrics'
+  request latency), from its arrival at the wrapper to its answer or refusal.
 
 The servicers themselves raise domain errors and never touch the status.
 """
@@ -18,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from officestatus_server.core.timings import CallTimes, Histogram
 from officestatus_server.errors import (
     InvalidInput,
     LicenseServerError,
@@ -135,6 +139,7 @@ def _guard(
     token: AdminToken | None,
     traffic: Traffic,
     max_bytes: int | None,
+    histogram: Histogram | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The handler inside the wrapper described at the top of this module."""
     assert handler.request_deserializer is not None
@@ -174,7 +179,7 @@ def _guard(
         # Served as a stream of requests, of which the one is read with a time limit: a
         # call whose request never comes is ended instead of held (gRPC would wait).
         return grpc.stream_unary_rpc_method_handler(
-            unary_behavior,
+            unary_behavior if histogram is None else _timed(unary_behavior, histogram),
             request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
@@ -198,11 +203,46 @@ def _guard(
             await context.abort_with_status(status)
 
         return grpc.stream_stream_rpc_method_handler(
-            stream_behavior,
+            stream_behavior if histogram is None else _timed_stream(stream_behavior, histogram),
             request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     raise TypeError(f"{method}: only unary requests are served")
+
+
+_Unary = Callable[[Any, Context], Awaitable[Any]]
+_Streaming = Callable[[Any, Context], AsyncIterator[Any]]
+
+
+def _timed(behavior: _Unary, histogram: Histogram) -> _Unary:
+    """The behaviour, its duration counted into `histogram` however it ends."""
+    clock = time.perf_counter
+    observe = histogram.observe
+
+    async def timed(requests: Any, context: Context) -> Any:
+        started = clock()
+        try:
+            return await behavior(requests, context)
+        finally:
+            observe(clock() - started)
+
+    return timed
+
+
+def _timed_stream(behavior: _Streaming, histogram: Histogram) -> _Streaming:
+    """The streaming behaviour, timed until its last reply (or its refusal)."""
+    clock = time.perf_counter
+    observe = histogram.observe
+
+    async def timed(requests: Any, context: Context) -> AsyncIterator[Any]:
+        started = clock()
+        try:
+            async for reply in behavior(requests, context):
+                yield reply
+        finally:
+            observe(clock() - started)
+
+    return timed
 
 
 async def _request(context: Context, method: str) -> Any:
@@ -256,17 +296,27 @@ def register(
     token: AdminToken | None = None,
     traffic: Traffic | None = None,
     max_request_bytes: int | None = None,
+    times: CallTimes | None = None,
 ) -> str:
     """Register `servicer` through its generated `add_servicer` function, every method
     wrapped; with `token`, every method needs it; with `max_request_bytes`, a larger
-    request is refused unparsed. Returns the service's full name."""
+    request is refused unparsed; with `times`, each call's duration is counted by method.
+    Returns the service's full name."""
     capture = _Capture()
     add_servicer(servicer, capture)
     if not capture.handlers:
         raise RuntimeError(f"{add_servicer.__name__} registered no methods")
     traffic = traffic or Traffic()
+    short = capture.service.rsplit(".", 1)[-1]
     handlers = {
-        name: _guard(handler, f"/{capture.service}/{name}", token, traffic, max_request_bytes)
+        name: _guard(
+            handler,
+            f"/{capture.service}/{name}",
+            token,
+            traffic,
+            max_request_bytes,
+            None if times is None else times.histogram(short, name),
+        )
         for name, handler in capture.handlers.items()
     }
     server.add_generic_rpc_handlers(

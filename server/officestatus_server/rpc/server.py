@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from officestatus.admin import admin_service_pb2_grpc
 from officestatus.licensing import seat_service_pb2_grpc
+from officestatus_server.core.timings import CallTimes
 from officestatus_server.errors import InvalidInput
 from officestatus_server.rpc.admin import AdminServicer
 from officestatus_server.rpc.methods import AdminToken, Traffic, register
@@ -60,7 +61,8 @@ class _Health(health.aio.HealthServicer):  # type: ignore[misc]
 
 class GrpcServer:
     """One listening gRPC server with the services asked for, health checking and
-    reflection. The admin service comes with its token check."""
+    reflection. The admin service comes with its token check; with `times`, every call's
+    duration is counted by method."""
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class GrpcServer:
         seat: bool = True,
         admin: bool = True,
         limits: Limits | None = None,
+        times: CallTimes | None = None,
     ) -> None:
         limits = limits or Limits()
         # No interceptors: each method carries its own checks (rpc/methods.py).
@@ -98,6 +101,7 @@ class GrpcServer:
                     SeatServicer(service),
                     traffic=self.traffic,
                     max_request_bytes=MAX_CLIENT_REQUEST_BYTES,
+                    times=times,
                 ),
             )
         if admin:
@@ -108,6 +112,7 @@ class GrpcServer:
                     AdminServicer(service),
                     token=AdminToken(admin_token),
                     traffic=self.traffic,
+                    times=times,
                 ),
             )
         self.health = _Health()
