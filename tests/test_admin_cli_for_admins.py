@@ -140,6 +140,7 @@ async def test_every_json_document_says_its_format(server: RunningServer, tmp_pa
         ("audit", "verify"),
         ("takeover-report",),
         ("sessions",),
+        ("trust", "list"),
         ("upgrade-preview",),
         ("backup", str(tmp_path / "copy.db")),
         ("upgrade-request", "--out", str(tmp_path / "request.json")),

@@ -22,6 +22,7 @@ from officestatus_client._errors import AuthenticationError
 from officestatus_client._models import (
     AuditRecord,
     AuditVerification,
+    BackupWritten,
     Handshake,
     HeartbeatResult,
     License,
@@ -34,6 +35,7 @@ from officestatus_client._models import (
     TakeoverReport,
     TakeoverReportPage,
     TlsConfig,
+    TrustedKey,
     UpgradePreview,
     User,
 )
@@ -374,9 +376,31 @@ class AdminClient(_Client):
         )
         return _convert.audit_verification(reply)
 
+    async def trusted_keys(self) -> list[TrustedKey]:
+        """The vendor public keys the server trusts, with the licenses each signed."""
+        reply = await self._transport.call(
+            self._stub.ListTrustedKeys,
+            admin_pb.ListTrustedKeysRequest(),
+            admin_pb.ListTrustedKeysResponse,
+        )
+        return [
+            TrustedKey(
+                k.key_id, k.fingerprint, k.source, k.data_dir_name or None, tuple(k.license_ids)
+            )
+            for k in reply.keys
+        ]
+
     async def backup(self, target: Path) -> int:
         """Write a consistent copy of the server's database to `target`, a new file that
-        only its owner can read; returns its size. Taken while the server runs."""
+        only its owner can read; returns its size. Taken while the server runs. The
+        trusted vendor key files in the server's data directory go beside it (see
+        `backup_with_keys`)."""
+        return (await self.backup_with_keys(target)).size
+
+    async def backup_with_keys(self, target: Path) -> BackupWritten:
+        """As `backup`, with the trusted vendor key files of the server's data directory
+        written into the new folder `<target>.vendor-keys/` (none: no folder)."""
+        keys: list[tuple[str, str]] = []
         partial = target.with_name(target.name + ".partial")
         fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         size = 0
@@ -386,6 +410,7 @@ class AdminClient(_Client):
                     self._stub.Backup, admin_pb.BackupRequest(), admin_pb.BackupResponse
                 )
                 async for reply in chunks:
+                    keys.extend((k.name, k.text) for k in reply.vendor_keys)
                     out.write(reply.chunk)
                     size += len(reply.chunk)
                 out.flush()
@@ -394,9 +419,28 @@ class AdminClient(_Client):
             os.link(partial, target)
         finally:
             partial.unlink(missing_ok=True)
-        return size
+        return BackupWritten(size, _write_key_files(key_folder(target), keys))
 
 
 def _names(names: Iterable[str]) -> list[str]:
     # A lone string is one name, not a sequence of one-letter names.
     return [names] if isinstance(names, str) else list(names)
+
+
+def key_folder(backup: Path) -> Path:
+    """Where a backup's vendor key files go: beside it, `<backup>.vendor-keys/`."""
+    return backup.with_name(backup.name + ".vendor-keys")
+
+
+def _write_key_files(folder: Path, keys: list[tuple[str, str]]) -> tuple[Path, ...]:
+    if not keys:
+        return ()
+    folder.mkdir()
+    written = []
+    for name, text in keys:
+        # Only the file's own name: a server's reply never writes outside the folder.
+        path = folder / Path(name).name
+        with path.open("x", encoding="utf-8") as out:
+            out.write(text)
+        written.append(path)
+    return tuple(written)

@@ -308,3 +308,26 @@ class SessionsEnded:
 
     user_name: str
     ended: int
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    """A vendor public key the server trusts."""
+
+    key_id: str
+    # SHA-256 of the raw public key, hex.
+    fingerprint: str
+    # The file the server read it from.
+    source: str
+    # Its path inside the server's data directory, which a backup includes; None for a
+    # file elsewhere (keep a copy of it yourself).
+    data_dir_name: str | None
+    license_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BackupWritten:
+    """A backup: the database copy's size, and the vendor key files written beside it."""
+
+    size: int
+    key_files: tuple[Path, ...]

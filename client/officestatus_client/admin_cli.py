@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from officestatus_client import _cli_sessions, _render
+from officestatus_client import _cli_sessions, _cli_trust, _render
 from officestatus_client._cli_errors import (
     Exit,
     Failure,
@@ -37,7 +37,7 @@ from officestatus_client._cli_parser import (
     add_global_options,
     json_requested,
 )
-from officestatus_client._client import CLIENT_VERSION, AdminClient, SeatClient
+from officestatus_client._client import CLIENT_VERSION, AdminClient, SeatClient, key_folder
 from officestatus_client._errors import OfficeStatusError
 from officestatus_client._models import TlsConfig
 from officestatus_client._upgrade_request import upgrade_request
@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("target", metavar="FILE", type=Path, help="the new backup file")
     backup.set_defaults(run=_backup)
     _cli_sessions.add_commands(commands)
+    _cli_trust.add_commands(commands)
 
     login = commands.add_parser(
         "login", help="log in as an OfficeStatus client would, and show what it is told"
@@ -341,17 +342,45 @@ async def _audit_verify(args: argparse.Namespace, client: AdminClient) -> str:
 
 async def _backup(args: argparse.Namespace, client: AdminClient) -> str:
     target: Path = args.target
-    size = await client.backup(target)
+    folder = key_folder(target)
+    if folder.exists():
+        raise UsageError(f"{folder} exists already; name a new backup file")
+    written = await client.backup_with_keys(target)
+    size = written.size
     problem = _render.sqlite_problem(target)
     if problem:
         raise ProblemsFound(f"the backup {target} is damaged: {problem}")
+    outside = [k.source for k in await client.trusted_keys() if k.data_dir_name is None]
     if args.json:
-        return _render.document({"file": str(target), "bytes": size, "integrity": "ok"})
-    return (
-        f"Backup written to {target} ({size} bytes, integrity ok).\n"
-        "To restore: stop the server, replace officestatus.db in its data directory with "
-        "this file (delete officestatus.db-wal and officestatus.db-shm), start the server."
+        return _render.document(
+            {
+                "file": str(target),
+                "bytes": size,
+                "integrity": "ok",
+                "vendor_key_files": [str(p) for p in written.key_files],
+                "vendor_keys_outside_data_dir": outside,
+            }
+        )
+    lines = [f"Backup written to {target} ({size} bytes, integrity ok)."]
+    if written.key_files:
+        names = ", ".join(p.name for p in written.key_files)
+        lines.append(
+            f"The trusted vendor key files of the data directory beside it: {folder}/ ({names})."
+        )
+    if outside:
+        lines.append(
+            "Trusted keys outside the data directory are not in the backup: "
+            f"{', '.join(outside)}. Keep them, and give them to the server again (--vendor-key)."
+        )
+    restore_keys = (
+        f" and put the files of {folder}/ into vendor-keys/ there," if written.key_files else ""
     )
+    lines.append(
+        "To restore: stop the server, replace officestatus.db in its data directory with "
+        f"this file (delete officestatus.db-wal and officestatus.db-shm),{restore_keys} "
+        "start the server."
+    )
+    return "\n".join(lines)
 
 
 # --- input ------------------------------------------------------------------------------

@@ -64,20 +64,40 @@ def ensure_admin_token(path: Path) -> str:
 
 
 def load_trust(config: ServerConfig) -> TrustStore:
-    """The vendor public keys: the configured files and <data_dir>/vendor-keys/*.pub."""
+    """The vendor public keys: the configured files and <data_dir>/vendor-keys/*.pub, each
+    with where it came from. A vendor-keys/ that every user may write to is refused: anyone
+    could make the server trust a key of their own."""
     files = list(config.vendor_key_files)
-    if config.vendor_keys_dir.is_dir():
-        files += sorted(config.vendor_keys_dir.glob("*.pub"))
-    texts = []
+    folder = config.vendor_keys_dir
+    if folder.is_dir():
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        if os.name == "posix" and mode & 0o002:
+            raise PreconditionFailed(
+                f"{folder} can be written by every user of this machine (mode {mode:o}): "
+                "anyone could make the server trust a key of their own. Run chmod o-w on it.",
+                reason="VENDOR_KEYS_DIR_UNSAFE",
+            )
+        files += sorted(folder.glob("*.pub"))
+    home = config.data_dir.resolve()
+    read = []
     for path in files:
         try:
-            texts.append(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInput(
                 f"Cannot read the vendor key file {path}: {exc.strerror}.",
                 reason="VENDOR_KEY_FILE_UNREADABLE",
             ) from exc
-    return TrustStore.from_public_key_texts(texts)
+        resolved = path.resolve()
+        inside = resolved.is_relative_to(home)
+        read.append((str(path), resolved.relative_to(home).as_posix() if inside else None, text))
+    return TrustStore.from_key_files(read)
+
+
+def ensure_vendor_keys_dir(path: Path) -> None:
+    """Create the folder of trusted vendor keys at the first start (public keys: others
+    may read them, only the owner may add one)."""
+    path.mkdir(mode=0o755, exist_ok=True)
 
 
 # Open files kept for the database, logs and the process itself, beside the connections.
@@ -128,6 +148,8 @@ class ServerApp:
             SqliteStore(config.database_path),
             load_trust(config),
             clock=clock,
+            # A key dropped into vendor-keys/ is read when an install needs it.
+            reload_trust=lambda: load_trust(config),
             heartbeat_interval=timedelta(seconds=config.heartbeat_interval_seconds),
             monotonic=monotonic,
             max_sessions_per_user=config.max_sessions_per_user,
@@ -191,6 +213,7 @@ class ServerApp:
             raise
         try:
             self.token = ensure_admin_token(config.token_path)
+            ensure_vendor_keys_dir(config.vendor_keys_dir)
             credentials = None
             if config.tls_cert is not None and config.tls_key is not None:
                 credentials = server_credentials(

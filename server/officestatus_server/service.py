@@ -23,7 +23,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 from officestatus_server.core import plans, user_plans
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
-from officestatus_server.core.keys import TrustStore
+from officestatus_server.core.keys import TrustedKey, TrustStore
 from officestatus_server.core.legacy_keys import read_any_key
 from officestatus_server.core.login import Decision, Rule, answer, decide_login, standing
 from officestatus_server.core.model import Change, ClockSetBack, InstalledLicense, User
@@ -148,9 +148,12 @@ class LicenseService:
         max_sessions: int = DEFAULT_MAX_TOTAL,
         heartbeat_configured: bool = True,
         max_last_logins: int = DEFAULT_MAX_LAST_LOGINS,
+        reload_trust: Callable[[], TrustStore] | None = None,
     ) -> None:
         self._store = store
         self._trust = trust
+        # Reads the trusted keys' files again (None: the keys given are all there is).
+        self._reload_trust = reload_trust
         self._clock = clock
         # The wall clock serves the evaluation, support and the audit; the monotonic one
         # the sessions' liveness.
@@ -526,7 +529,13 @@ class LicenseService:
     async def install_license(self, key_text: str) -> InstalledLicense:
         """Verify and install a license key."""
         try:
-            key, compact = read_any_key(key_text, self._trust)
+            try:
+                key, compact = read_any_key(key_text, self._trust)
+            except KeyRejected as exc:
+                # A key file added since the start: read the files again, once, and retry.
+                if exc.reason != "KEY_UNKNOWN_SIGNER" or not await self.reload_trust():
+                    raise
+                key, compact = read_any_key(key_text, self._trust)
             change = await self._change(lambda r, now: plans.plan_install(r, key, compact, now))
         except LicenseServerError as exc:
             log.warning("license install refused: %s (%s)", exc.message, exc.reason)
@@ -645,6 +654,37 @@ class LicenseService:
             registry.seats,
             registry.enabled_count(),
         )
+
+    async def reload_trust(self) -> bool:
+        """Read the trusted vendor keys' files again; whether they now hold other keys
+        (the installed licenses that did not verify are then verified again, and count
+        if their signer is now trusted)."""
+        if self._reload_trust is None:
+            return False
+        trust = await asyncio.to_thread(self._reload_trust)
+        if trust.identities() == self._trust.identities():
+            return False
+        async with self._lock:
+            self._trust = trust
+            registry = self.registry
+            if any(lic.key is None for lic in registry.licenses):
+                licenses = tuple(
+                    self._verify(StoredLicense(lic.license_id, lic.key_text, lic.installed_at))
+                    if lic.key is None
+                    else lic
+                    for lic in registry.licenses
+                )
+                self._registry = replace(registry, licenses=licenses)
+        log.info("vendor keys read again: %d trusted", len(trust.entries))
+        return True
+
+    def trusted_keys(self) -> list[tuple[TrustedKey, list[str]]]:
+        """The trusted vendor keys, each with the installed licenses it signed."""
+        signed: dict[str, list[str]] = {}
+        for lic in self.registry.licenses:
+            if lic.key is not None:
+                signed.setdefault(lic.key.signing_key_id, []).append(lic.license_id)
+        return [(entry, signed.get(entry.key_id, [])) for entry in self._trust.entries]
 
     async def backup(self, target: Path) -> None:
         """A consistent copy of the database, taken while serving."""

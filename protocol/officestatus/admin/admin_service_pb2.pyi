@@ -791,20 +791,49 @@ class BackupResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CHUNK_FIELD_NUMBER: _builtins.int
+    VENDOR_KEYS_FIELD_NUMBER: _builtins.int
     chunk: _builtins.bytes
     """The next piece of the database file."""
+    @_builtins.property
+    def vendor_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___VendorKeyFile]:
+        """The trusted vendor key files inside the data directory (in the first reply only)."""
+
     def __init__(
         self,
         *,
         chunk: _builtins.bytes = ...,
+        vendor_keys: _abc.Iterable[Global___VendorKeyFile] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "vendor_keys", b"vendor_keys"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BackupResponse: _TypeAlias = BackupResponse  # noqa: Y015
+
+@_typing.final
+class VendorKeyFile(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its path inside the data directory, "vendor-keys/kms.pub"."""
+    text: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VendorKeyFile: _TypeAlias = VendorKeyFile  # noqa: Y015
 
 @_typing.final
 class PreviewUpgradeRequest(_message.Message):
@@ -1283,3 +1312,77 @@ class EndSessionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EndSessionsResponse: _TypeAlias = EndSessionsResponse  # noqa: Y015
+
+@_typing.final
+class ListTrustedKeysRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTrustedKeysRequest: _TypeAlias = ListTrustedKeysRequest  # noqa: Y015
+
+@_typing.final
+class TrustedKey(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    DATA_DIR_NAME_FIELD_NUMBER: _builtins.int
+    LICENSE_IDS_FIELD_NUMBER: _builtins.int
+    key_id: _builtins.str
+    fingerprint: _builtins.str
+    """SHA-256 of the raw 32-byte Ed25519 public key, hex."""
+    source: _builtins.str
+    """The file it was read from, as the server was given it or found it."""
+    data_dir_name: _builtins.str
+    """Its path inside the data directory ("vendor-keys/kms.pub"), which a backup includes;
+    empty for a file elsewhere (--vendor-key).
+    """
+    @_builtins.property
+    def license_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The installed licenses signed with it."""
+
+    def __init__(
+        self,
+        *,
+        key_id: _builtins.str = ...,
+        fingerprint: _builtins.str = ...,
+        source: _builtins.str = ...,
+        data_dir_name: _builtins.str = ...,
+        license_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_dir_name", b"data_dir_name", "fingerprint", b"fingerprint", "key_id", b"key_id", "license_ids", b"license_ids", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrustedKey: _TypeAlias = TrustedKey  # noqa: Y015
+
+@_typing.final
+class ListTrustedKeysResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrustedKey]: ...
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___TrustedKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTrustedKeysResponse: _TypeAlias = ListTrustedKeysResponse  # noqa: Y015

@@ -124,6 +124,11 @@ class AdminServiceStub:
                 request_serializer=officestatus_dot_admin_dot_admin__service__pb2.EndSessionsRequest.SerializeToString,
                 response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.EndSessionsResponse.FromString,
                 _registered_method=True)
+        self.ListTrustedKeys = channel.unary_unary(
+                '/officestatus.admin.AdminService/ListTrustedKeys',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -253,6 +258,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTrustedKeys(self, request, context):
+        """The vendor public keys this server trusts: where each was read from, its key id and
+        fingerprint, and the installed licenses it signed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -345,6 +358,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.EndSessions,
                     request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.EndSessionsRequest.FromString,
                     response_serializer=officestatus_dot_admin_dot_admin__service__pb2.EndSessionsResponse.SerializeToString,
+            ),
+            'ListTrustedKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTrustedKeys,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -833,6 +851,33 @@ class AdminService:
             '/officestatus.admin.AdminService/EndSessions',
             officestatus_dot_admin_dot_admin__service__pb2.EndSessionsRequest.SerializeToString,
             officestatus_dot_admin_dot_admin__service__pb2.EndSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTrustedKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/ListTrustedKeys',
+            officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,10 @@ class AdminServiceStub:
     their clients are refused at their next heartbeat, told an administrator ended it.
     NOT_FOUND when there is no such user; a user without live sessions is no error.
     """
+    ListTrustedKeys: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListTrustedKeysRequest, _admin_service_pb2.ListTrustedKeysResponse]
+    """The vendor public keys this server trusts: where each was read from, its key id and
+    fingerprint, and the installed licenses it signed.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -117,6 +121,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Ends every live session of a user (audited once, naming the user and how many):
     their clients are refused at their next heartbeat, told an administrator ended it.
     NOT_FOUND when there is no such user; a user without live sessions is no error.
+    """
+    ListTrustedKeys: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListTrustedKeysRequest, _admin_service_pb2.ListTrustedKeysResponse]  # type: ignore[assignment]
+    """The vendor public keys this server trusts: where each was read from, its key id and
+    fingerprint, and the installed licenses it signed.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -266,6 +274,16 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Ends every live session of a user (audited once, naming the user and how many):
         their clients are refused at their next heartbeat, told an administrator ended it.
         NOT_FOUND when there is no such user; a user without live sessions is no error.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTrustedKeys(
+        self,
+        request: _admin_service_pb2.ListTrustedKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListTrustedKeysResponse, _abc.Awaitable[_admin_service_pb2.ListTrustedKeysResponse]]:
+        """The vendor public keys this server trusts: where each was read from, its key id and
+        fingerprint, and the installed licenses it signed.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

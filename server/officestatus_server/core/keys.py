@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -180,11 +181,55 @@ def check_not_future(key: LicenseKey, today: date) -> None:
         )
 
 
-class TrustStore:
-    """The vendor public keys a server trusts, by key id."""
+@dataclass(frozen=True)
+class TrustedKey:
+    """A trusted vendor public key, and the file it was read from."""
 
-    def __init__(self, keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
+    key_id: str
+    # SHA-256 of the raw 32-byte public key, hex: the same for the same key in any file.
+    fingerprint: str
+    # The file, as the server was given it or found it.
+    source: str
+    # Its path inside the server's data directory ("vendor-keys/kms.pub"), which a
+    # backup includes; None for a file elsewhere.
+    data_dir_name: str | None
+    text: str
+
+
+class TrustStore:
+    """The vendor public keys a server trusts, by key id (with where each came from)."""
+
+    def __init__(
+        self,
+        keys: Mapping[str, Ed25519PublicKey] | None = None,
+        entries: Iterable[TrustedKey] = (),
+    ) -> None:
         self._keys: dict[str, Ed25519PublicKey] = dict(keys or {})
+        self.entries: tuple[TrustedKey, ...] = tuple(entries)
+
+    def identities(self) -> frozenset[tuple[str, str]]:
+        """(key id, fingerprint) of every key: two stores trust the same keys when equal."""
+        return frozenset(
+            (key_id, hashlib.sha256(key.public_bytes_raw()).hexdigest())
+            for key_id, key in self._keys.items()
+        )
+
+    @classmethod
+    def from_key_files(cls, files: Iterable[tuple[str, str | None, str]]) -> TrustStore:
+        """Build from public key files: (source, name in the data directory or None,
+        text) each; a file that is not a public key file is refused, naming it. A key id
+        given twice: the later file's key is trusted."""
+        keys: dict[str, Ed25519PublicKey] = {}
+        entries: dict[str, TrustedKey] = {}
+        for source, data_dir_name, text in files:
+            try:
+                key_id, key = read_public_key_text(text)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{source}: {exc.message}", reason=exc.reason) from exc
+            keys[key_id] = key
+            fingerprint = hashlib.sha256(key.public_bytes_raw()).hexdigest()
+            entries[key_id] = TrustedKey(key_id, fingerprint, source, data_dir_name, text)
+        return cls(keys, entries.values())
 
     def get(self, key_id: str) -> Ed25519PublicKey | None:
         """The public key with that id, if trusted."""
@@ -302,8 +347,9 @@ def read_key(text: str, trust: TrustStore) -> tuple[LicenseKey, str]:
     if public is None:
         raise KeyRejected(
             f"The license key was signed with the key {str(key_id)[:64]!r}, which this server "
-            "does not trust. Check that the key comes from Key Metric Software, or add the "
-            "vendor's public key to the server's configuration.",
+            "does not trust. Check that the key comes from Key Metric Software, and put the "
+            "vendor's public key file in vendor-keys/ in the server's data directory (read "
+            "again at the next install: no restart is needed).",
             reason="KEY_UNKNOWN_SIGNER",
         )
     try:

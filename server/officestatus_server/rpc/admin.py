@@ -151,6 +151,13 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self, request: pb.BackupRequest, context: Context
     ) -> AsyncIterator[pb.BackupResponse]:
         """Stream a consistent copy of the database, taken while the server runs."""
+        keys = [
+            pb.VendorKeyFile(name=entry.data_dir_name, text=entry.text)
+            for entry in self._service.trust.entries
+            if entry.data_dir_name is not None
+        ]
+        if keys:
+            yield pb.BackupResponse(vendor_keys=keys)
         with tempfile.TemporaryDirectory(prefix="officestatus-backup-") as folder:
             target = Path(folder) / "backup.db"
             await self._service.backup(target)
@@ -198,3 +205,20 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         """End a user's live sessions; their clients hear why at their next heartbeat."""
         user, ended = await self._service.end_sessions(request.user_name)
         return pb.EndSessionsResponse(user_name=user.name, ended=ended)
+
+    async def ListTrustedKeys(
+        self, request: pb.ListTrustedKeysRequest, context: Context
+    ) -> pb.ListTrustedKeysResponse:
+        """The trusted vendor keys, where each came from, and the licenses it signed."""
+        return pb.ListTrustedKeysResponse(
+            keys=[
+                pb.TrustedKey(
+                    key_id=entry.key_id,
+                    fingerprint=entry.fingerprint,
+                    source=entry.source,
+                    data_dir_name=entry.data_dir_name or "",
+                    license_ids=licenses,
+                )
+                for entry, licenses in self._service.trusted_keys()
+            ]
+        )
