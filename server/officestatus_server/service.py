@@ -67,6 +67,9 @@ from officestatus_server.errors import (
 from officestatus_server.storage.base import Store, StoredLicense
 
 log = logging.getLogger("officestatus.service")
+# Every login and heartbeat answer: refusals at info, grants at debug. Each call site
+# asks isEnabledFor first, so with the level above them a login builds no record.
+login_log = logging.getLogger("officestatus.logins")
 # Threads that verify the installed licenses' signatures at start.
 _VERIFY_THREADS = min(4, os.cpu_count() or 1)
 
@@ -97,6 +100,30 @@ def _session_release(release: int | None) -> Release:
     if release is None:
         return Release.V5
     return Release(min(max(release, Release.V5), NEWEST_RELEASE))
+
+
+def _log_answer(
+    call: str, decision: Decision, user_name: str, release: Release, machine: str
+) -> None:
+    """One line for a login's or heartbeat's answer: refused at info (with the reason),
+    granted at debug."""
+    fields = {
+        "user": decision.user_name or user_name,
+        "release": f"{int(release)}.x",
+        "reason": "" if decision.granted else decision.reason.name,
+        "machine": machine,
+    }
+    said = f"{call} granted" if decision.granted else f"{call} refused ({fields['reason']})"
+    login_log.log(
+        logging.DEBUG if decision.granted else logging.INFO,
+        "%s: user %r, %s client, machine %r: %s",
+        said,
+        fields["user"],
+        fields["release"],
+        machine,
+        decision.message,
+        extra=fields,
+    )
 
 
 _P = ParamSpec("_P")
@@ -392,7 +419,11 @@ class LicenseService:
         decision = decide_login(self.registry, user_name, now)
         self.tally.count(decision.reason, release)
         if not decision.granted:
+            if login_log.isEnabledFor(logging.INFO):
+                _log_answer("login", decision, user_name, release, machine)
             return LoginOutcome(decision, now)
+        if login_log.isEnabledFor(logging.DEBUG):
+            _log_answer("login", decision, user_name, release, machine)
         key = name_key(decision.user_name)
         machine = clip(machine, MAX_MACHINE_NAME)
         version = clip(version, MAX_CLIENT_VERSION)
@@ -418,6 +449,9 @@ class LicenseService:
         decision = answer(Rule.USER_REMOVED) if user is None else standing(self.registry, user, now)
         if not decision.granted:
             self.sessions.close(session_id)
+            if login_log.isEnabledFor(logging.INFO):
+                name = user.name if user is not None else session.user_key
+                _log_answer("heartbeat", decision, name, release, session.seen.machine)
         return decision, release
 
     def _session_ended(self, session_id: str) -> Decision:
