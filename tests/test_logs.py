@@ -39,7 +39,8 @@ async def _run_logins(data: Path, *options: str) -> tuple[str, str]:
     finally:
         assert await terminate(process)
     assert process.returncode == 0
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     out = listening.banner + (await process.stdout.read()).decode()
     return out, (await process.stderr.read()).decode()
 
@@ -86,9 +87,7 @@ async def test_granted_logins_are_logged_only_at_debug_and_warning_logs_no_login
     ]
     assert str(granted[0]["message"]).startswith("login granted: user 'alice', 6.x client")
 
-    _, warning = await _run_logins(
-        tmp_path / "b", "--log-format", "json", "--log-level", "warning"
-    )
+    _, warning = await _run_logins(tmp_path / "b", "--log-format", "json", "--log-level", "warning")
     assert _logins(_json_lines(warning)) == []
     assert all(line["level"] in ("warning", "error") for line in _json_lines(warning))
 
