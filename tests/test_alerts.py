@@ -7,32 +7,20 @@ real server process, with thresholds of its own."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from officestatus_client import AdminClient, SeatClient
-from tests.metrics_support import scrape
+from tests.metrics_support import metrics_url, scrape
 from tests.process import start_server_process
 from tests.support import FakeClock, RunningServer, Vendor, admin_cli
 
 ALERTS = "officestatus.alerts"
 SEAT_90 = "9 of 10 seats in use (90%), the 90% seat alert: install a license or disable users"
 SEAT_100 = "10 of 10 seats in use (100%), the 100% seat alert: install a license or disable users"
-
-
-@pytest.fixture
-async def metered(tmp_path: Path, vendor: Vendor, clock: FakeClock) -> AsyncIterator[RunningServer]:
-    """A running server with the HTTP listener on a free port."""
-    running = RunningServer(tmp_path / "data", vendor, clock)
-    running.config = dataclasses.replace(running.config, http_listen="127.0.0.1:0")
-    await running.start()
-    yield running
-    await running.stop()
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -44,9 +32,7 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 async def alert_gauges(server: RunningServer) -> dict[str, float]:
     """officestatus_alert_active by kind, scraped over HTTP."""
-    assert server.app is not None
-    assert server.app.http is not None
-    found = await scrape(f"http://127.0.0.1:{server.app.http.port}/metrics")
+    found = await scrape(metrics_url(server))
     assert found.types["officestatus_alert_active"] == "gauge"
     return {
         dict(labels)["kind"]: value
