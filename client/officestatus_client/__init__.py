@@ -54,6 +54,11 @@ from officestatus_client._models import (
     TrustedKey,
     UpgradeCandidate,
     UpgradePreview,
+    Usage,
+    UsageDay,
+    UsageDenials,
+    UsageForecast,
+    UsageHour,
     User,
 )
 from officestatus_client._transport import (
@@ -97,6 +102,11 @@ __all__ = [
     "UnavailableError",
     "UpgradeCandidate",
     "UpgradePreview",
+    "Usage",
+    "UsageDay",
+    "UsageDenials",
+    "UsageForecast",
+    "UsageHour",
     "User",
     "default_data_dir",
     "token_path",

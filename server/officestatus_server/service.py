@@ -54,7 +54,17 @@ from officestatus_server.core.status import StatusView, status_view
 from officestatus_server.core.takeover import Takeover, TookOver, plan_report_seen
 from officestatus_server.core.tally import ChangeResult, ChangeTally, LoginTally
 from officestatus_server.core.upgrade import Preview, preview_upgrade
-from officestatus_server.core.usage import KEEP, UsageHour, UsageRecorder, merge_hours
+from officestatus_server.core.usage import (
+    KEEP,
+    MAX_REPORT_DAYS,
+    REPORT_DAYS,
+    UsageHour,
+    UsageRecorder,
+    UsageReport,
+    merge_hours,
+    report,
+    report_start,
+)
 from officestatus_server.core.user_plans import ImportedUser
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
 from officestatus_server.errors import (
@@ -357,6 +367,20 @@ class LicenseService:
             now = self._gather_usage()
             pending = [h for h in self._usage.pending() if h.hour >= since]
         return merge_hours(stored, pending), now
+
+    async def usage(self, days: int = 0) -> UsageReport:
+        """The usage report of the last `days` UTC days (0: REPORT_DAYS), today included."""
+        days = days or REPORT_DAYS
+        if not 1 <= days <= MAX_REPORT_DAYS:
+            raise InvalidInput(
+                f"Ask for 1 to {MAX_REPORT_DAYS} days of usage (the history keeps two years), "
+                f"not {days}.",
+                reason="USAGE_DAYS_INVALID",
+            )
+        today = self._now().astimezone(UTC).date()
+        since = datetime.combine(report_start(today, days), datetime.min.time(), UTC)
+        hours, now = await self.usage_hours(since)
+        return report(hours, now.astimezone(UTC).date(), days)
 
     async def _save_sessions(self) -> None:
         """Write down which sessions began and ended since the last time (a batch, off

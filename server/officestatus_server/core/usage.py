@@ -229,16 +229,18 @@ class Forecast:
 def forecast(days: Sequence[UsageDay], today: date) -> Forecast:
     """A least-squares line through the daily peaks of enabled users of the window (the
     last FORECAST_WINDOW_DAYS days up to `today`), and the day it reaches the seats of the
-    latest day; only with at least FORECAST_MIN_DAYS days with data."""
+    latest day; only with at least FORECAST_MIN_DAYS days with data, and none while the
+    latest day has no seat limit (the evaluation)."""
     first = today - timedelta(days=FORECAST_WINDOW_DAYS - 1)
     window = [d for d in days if first <= d.day <= today]
     n = len(window)
+    if window and window[-1].seats is None:
+        return Forecast(Outlook.NO_SEAT_LIMIT, n)
     if n < FORECAST_MIN_DAYS:
         return Forecast(Outlook.NOT_ENOUGH_HISTORY, n)
     latest = window[-1]
     seats = latest.seats
-    if seats is None:
-        return Forecast(Outlook.NO_SEAT_LIMIT, n)
+    assert seats is not None
     xs = [float((d.day - today).days) for d in window]
     ys = [float(d.peak_enabled) for d in window]
     mean_x, mean_y = sum(xs) / n, sum(ys) / n
@@ -254,3 +256,44 @@ def forecast(days: Sequence[UsageDay], today: date) -> Forecast:
     if ahead > FORECAST_HORIZON_DAYS:
         return Forecast(Outlook.NOT_GROWING, n, slope, seats)
     return Forecast(Outlook.RUNS_OUT, n, slope, seats, today + timedelta(days=ahead))
+
+
+# --- the report ----------------------------------------------------------------------------
+
+# The days a report covers unless asked (and at most: the hours kept).
+REPORT_DAYS = 30
+MAX_REPORT_DAYS = KEEP.days
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """What `officestatus-admin usage` shows: the days from `first` to `last` (UTC)."""
+
+    first: date
+    last: date
+    days: list[UsageDay]
+    denials: dict[DenialKey, int]
+    busiest: UsageHour | None
+    # Always over the last FORECAST_WINDOW_DAYS days, whatever the days asked.
+    forecast: Forecast
+
+
+def report_start(today: date, days: int) -> date:
+    """The first day whose hours a report of `days` days up to `today` needs."""
+    return min(today - timedelta(days=days - 1), today - timedelta(days=FORECAST_WINDOW_DAYS - 1))
+
+
+def report(hours: Sequence[UsageHour], today: date, days: int) -> UsageReport:
+    """The report of the `days` days up to `today` from the hours (at least those from
+    `report_start` on)."""
+    first = today - timedelta(days=days - 1)
+    shown = [h for h in hours if first <= h.hour.date() <= today]
+    every_day = daily(hours)
+    return UsageReport(
+        first,
+        today,
+        [d for d in every_day if first <= d.day <= today],
+        denials_by(shown),
+        busiest(shown),
+        forecast(every_day, today),
+    )
