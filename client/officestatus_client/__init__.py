@@ -33,6 +33,7 @@ from officestatus_client._errors import (
     UnavailableError,
 )
 from officestatus_client._models import (
+    Alert,
     AuditRecord,
     AuditVerification,
     Handshake,
@@ -70,6 +71,7 @@ __all__ = [
     "DEFAULT_ADDRESS",
     "DEFAULT_TIMEOUT",
     "AdminClient",
+    "Alert",
     "AlreadyExistsError",
     "AuditRecord",
     "AuditVerification",

@@ -13,6 +13,7 @@ from officestatus.licensing import seat_service_pb2 as seat_pb
 from officestatus.wire import DenyReason
 from officestatus_client._errors import ServerError
 from officestatus_client._models import (
+    Alert,
     AuditRecord,
     AuditVerification,
     Handshake,
@@ -214,6 +215,10 @@ def status(msg: admin_pb.Status) -> Status:
         active_sessions=msg.active_sessions,
         clock_warning=msg.clock_warning,
         takeover=takeover_section(msg.takeover) if msg.HasField("takeover") else None,
+        alerts=tuple(
+            Alert(kind=a.kind, message=a.message, since=_datetime(a.since), threshold=a.threshold)
+            for a in msg.alerts
+        ),
     )
 
 

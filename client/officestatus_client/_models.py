@@ -131,6 +131,17 @@ class NotCounting:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """A seat or evaluation alert in force: its kind ("seats_90", "evaluation_ending"),
+    what to do, since when, and its threshold (percent of the seats, or days)."""
+
+    kind: str
+    message: str
+    since: datetime | None
+    threshold: int
+
+
+@dataclass(frozen=True)
 class TakeoverSection:
     """The takeover of an older installation that made this one, as the status shows it
     until the admin has seen its report."""
@@ -207,6 +218,8 @@ class Status:
     clock_warning: str = ""
     # Set while the report of the takeover that made this installation is unseen.
     takeover: TakeoverSection | None = None
+    # The seat and evaluation alerts in force.
+    alerts: tuple[Alert, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from officestatus_server.core import plans, user_plans
+from officestatus_server.core.alerts import (
+    DEFAULT_SEAT_THRESHOLDS,
+    Alert,
+    alert_state,
+    check_alerts,
+    kinds,
+)
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
 from officestatus_server.core.keys import TrustedKey, TrustStore
@@ -78,6 +85,8 @@ from officestatus_server.errors import (
 from officestatus_server.storage.base import Store, StoredLicense
 
 log = logging.getLogger("officestatus.service")
+# The seat and evaluation alerts: one warning when one comes into force.
+alert_log = logging.getLogger("officestatus.alerts")
 # Threads that verify the installed licenses' signatures at start.
 _VERIFY_THREADS = min(4, os.cpu_count() or 1)
 
@@ -162,6 +171,7 @@ class LicenseService:
         reload_trust: Callable[[], TrustStore] | None = None,
         usage_flush_seconds: float = 60,
         usage_keep: timedelta = KEEP,
+        seat_alert_percent: Sequence[int] = DEFAULT_SEAT_THRESHOLDS,
     ) -> None:
         self._store = store
         self._trust = trust
@@ -200,6 +210,10 @@ class LicenseService:
         # a reader of the history waits for it.
         self._usage_lock = asyncio.Lock()
         self._usage_keeper: asyncio.Task[None] | None = None
+        # The alerts in force, by kind: checked where the state changes (admin changes,
+        # the clock's minute), never on a login.
+        self._seat_thresholds = tuple(seat_alert_percent)
+        self._alerts: dict[str, Alert] = {}
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -243,6 +257,7 @@ class LicenseService:
         if self.usage_flush_seconds > 0:
             self._observe_usage(now)
             self._usage_keeper = asyncio.get_running_loop().create_task(self._keep_usage())
+        self._check_alerts()
         if stored.created and seed is not None:
             log.info("%s", seed.summary)
             for item in seed.items:
@@ -292,6 +307,7 @@ class LicenseService:
             await self._store.commit(change)
             self._registry = self.registry.apply(change)
         log.warning("%s", change.audit.result if change.audit else "clock set back")
+        self._check_alerts()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -310,7 +326,8 @@ class LicenseService:
         """Write the latest time seen down now and then, so a restart knows it."""
         while True:
             await asyncio.sleep(HIGH_WATER_EVERY.total_seconds())
-            self._now()
+            # The evaluation's days pass here: its alert is raised within the minute.
+            self._check_alerts()
             try:
                 await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
             except LicenseServerError as exc:
@@ -618,6 +635,7 @@ class LicenseService:
         if change.audit is not None:
             entry = change.audit
             log.info("%s %s: %s", entry.action, entry.subject, entry.result)
+        self._check_alerts()
         return change
 
     @admin_change("license.install")
@@ -708,6 +726,30 @@ class LicenseService:
         now = self._now()
         return status_view(self.registry, now)
 
+    # --- alerts -------------------------------------------------------------------------
+
+    def _check_alerts(self) -> None:
+        """Check the alerts against the state now: warn once of each that came into force,
+        note each that cleared."""
+        now = self._now()
+        found = check_alerts(
+            alert_state(self.registry, now), self._seat_thresholds, self._alerts, now
+        )
+        for kind in self._alerts.keys() - found.active.keys():
+            alert_log.info("alert %s cleared", kind)
+        self._alerts = dict(found.active)
+        for alert in found.raised:
+            alert_log.warning("%s", alert.message)
+
+    def alerts(self) -> list[Alert]:
+        """The seat and evaluation alerts in force now."""
+        self._check_alerts()
+        return list(self._alerts.values())
+
+    def alert_kinds(self) -> list[str]:
+        """Every kind of alert this server may raise (its seat thresholds, the evaluation)."""
+        return kinds(self._seat_thresholds)
+
     def takeover_report(self) -> TookOver | None:
         """The report of the takeover this installation was made by; None without one."""
         return self.took_over
@@ -771,6 +813,7 @@ class LicenseService:
                 )
                 self._registry = replace(registry, licenses=licenses)
         log.info("vendor keys read again: %d trusted", len(trust.entries))
+        self._check_alerts()
         return True
 
     def trusted_keys(self) -> list[tuple[TrustedKey, list[str]]]:

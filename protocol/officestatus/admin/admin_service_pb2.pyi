@@ -489,6 +489,44 @@ class NotCounting(_message.Message):
 Global___NotCounting: _TypeAlias = NotCounting  # noqa: Y015
 
 @_typing.final
+class Alert(_message.Message):
+    """A seat or evaluation alert in force: raised once when it came into force (a warning
+    in the server's log), shown until its condition no longer holds.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"seats_90", "seats_100" (one per seat threshold), "evaluation_ending"."""
+    message: _builtins.str
+    """What it is and what to do: "32 of 35 seats in use (91%), the 90% seat alert:
+    install a license or disable users".
+    """
+    since: _builtins.str
+    """ISO timestamp: when it came into force."""
+    threshold: _builtins.int
+    """Percent of the seats (seat alerts), or the evaluation's warning days."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        message: _builtins.str = ...,
+        since: _builtins.str = ...,
+        threshold: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "message", b"message", "since", b"since", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Alert: _TypeAlias = Alert  # noqa: Y015
+
+@_typing.final
 class Status(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -511,6 +549,7 @@ class Status(_message.Message):
     ACTIVE_SESSIONS_FIELD_NUMBER: _builtins.int
     CLOCK_WARNING_FIELD_NUMBER: _builtins.int
     TAKEOVER_FIELD_NUMBER: _builtins.int
+    ALERTS_FIELD_NUMBER: _builtins.int
     server_version: _builtins.str
     major_version: _builtins.int
     installation_id: _builtins.str
@@ -549,6 +588,10 @@ class Status(_message.Message):
     def takeover(self) -> Global___TakeoverSection:
         """Set while the report of the takeover that made this installation is unseen."""
 
+    @_builtins.property
+    def alerts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Alert]:
+        """The seat and evaluation alerts in force."""
+
     def __init__(
         self,
         *,
@@ -571,10 +614,11 @@ class Status(_message.Message):
         active_sessions: _builtins.int = ...,
         clock_warning: _builtins.str = ...,
         takeover: Global___TakeoverSection | None = ...,
+        alerts: _abc.Iterable[Global___Alert] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["takeover", b"takeover"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "clock_warning", b"clock_warning", "counting", b"counting", "evaluation", b"evaluation", "evaluation_days_left", b"evaluation_days_left", "evaluation_ends_at", b"evaluation_ends_at", "evaluation_expired", b"evaluation_expired", "installation_id", b"installation_id", "major_version", b"major_version", "not_counting", b"not_counting", "over_capacity", b"over_capacity", "seats_total", b"seats_total", "seats_used", b"seats_used", "server_version", b"server_version", "summary", b"summary", "support_until", b"support_until", "takeover", b"takeover", "unlimited", b"unlimited", "users_enabled", b"users_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "alerts", b"alerts", "clock_warning", b"clock_warning", "counting", b"counting", "evaluation", b"evaluation", "evaluation_days_left", b"evaluation_days_left", "evaluation_ends_at", b"evaluation_ends_at", "evaluation_expired", b"evaluation_expired", "installation_id", b"installation_id", "major_version", b"major_version", "not_counting", b"not_counting", "over_capacity", b"over_capacity", "seats_total", b"seats_total", "seats_used", b"seats_used", "server_version", b"server_version", "summary", b"summary", "support_until", b"support_until", "takeover", b"takeover", "unlimited", b"unlimited", "users_enabled", b"users_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

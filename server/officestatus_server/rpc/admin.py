@@ -33,7 +33,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     def _status(self) -> pb.Status:
         service = self._service
         return convert.status_message(
-            service.status(), service.active_sessions(), service.takeover_report()
+            service.status(),
+            service.active_sessions(),
+            service.takeover_report(),
+            service.alerts(),
         )
 
     def _users(self, users: list[User]) -> list[pb.User]:
