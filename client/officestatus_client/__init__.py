@@ -55,6 +55,11 @@ from officestatus_client._models import (
     TrustedKey,
     UpgradeCandidate,
     UpgradePreview,
+    Usage,
+    UsageDay,
+    UsageDenials,
+    UsageForecast,
+    UsageHour,
     User,
 )
 from officestatus_client._transport import (
@@ -99,6 +104,11 @@ __all__ = [
     "UnavailableError",
     "UpgradeCandidate",
     "UpgradePreview",
+    "Usage",
+    "UsageDay",
+    "UsageDenials",
+    "UsageForecast",
+    "UsageHour",
     "User",
     "default_data_dir",
     "token_path",

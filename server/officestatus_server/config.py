@@ -50,6 +50,7 @@ RANGES = {
     "heartbeat": (HEARTBEAT_SECONDS_MIN, HEARTBEAT_SECONDS_MAX),
     "max_connections": (1, 1_000_000),
     "idle_seconds": (1, 86_400),
+    "usage_flush_seconds": (0, 3600),
 }
 # The largest session bound accepted: ten sessions for each of 100,000 users.
 MAX_SESSIONS_LIMIT = 1_000_000
@@ -339,6 +340,15 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="N",
     ),
     Setting(
+        "usage_flush_seconds",
+        "OFFICESTATUS_USAGE_FLUSH_SECONDS",
+        60,
+        _ranged("usage_flush_seconds"),
+        "write the usage history (officestatus-admin usage) to the database this often, 0 "
+        "to 3600 s; a crash loses at most this much of it; 0: keep no history",
+        metavar="SECONDS",
+    ),
+    Setting(
         "max_connections",
         "OFFICESTATUS_MAX_CONNECTIONS",
         10_000,
@@ -434,6 +444,9 @@ class ServerConfig:
     # The last logins of 3.x and 4.x clients kept, per user and machine (a further one
     # forgets the oldest).
     max_last_logins: int = DEFAULT_MAX_LAST_LOGINS
+    # How often the usage history is written down (a crash loses at most this much of
+    # it); 0: no history is kept.
+    usage_flush_seconds: int = 60
     # Connections at once on each listener (further ones are refused), and how long a
     # connection with no call may stay open.
     max_connections: int = 10_000
@@ -481,6 +494,7 @@ class ServerConfig:
         check_heartbeat_seconds(self.heartbeat_interval_seconds, "The heartbeat interval")
         check_number(self.max_connections, "The connection limit", "max_connections")
         check_number(self.idle_seconds, "The idle connection time", "idle_seconds")
+        check_number(self.usage_flush_seconds, "The usage flush interval", "usage_flush_seconds")
         _percents(self.seat_alert_percent, BY_NAME["seat_alert_percent"].option)
         for name in ("max_sessions_per_user", "max_sessions", "max_last_logins"):
             setting = BY_NAME[name]
