@@ -35,7 +35,8 @@ async def _run_logins(data: Path, *options: str) -> tuple[str, str]:
         async with SeatClient(listening.address) as seat:
             assert (await seat.login("alice", machine_name="PC-1")).granted
             assert not (await seat.login("carol", machine_name="PC-2")).granted
-            assert not (await seat.login("zed")).granted
+            # A forged line in a name stays in its own line, clipped.
+            assert not (await seat.login("zed\nINFO login granted" + "z" * 200)).granted
     finally:
         assert await terminate(process)
     assert process.returncode == 0
@@ -68,7 +69,7 @@ async def test_json_lines_log_refused_logins_at_info_with_who_where_and_why(
     refused = _logins(lines)
     assert [(line["user"], line["reason"], line["machine"]) for line in refused] == [
         ("carol", "USER_DISABLED", "PC-2"),
-        ("zed", "USER_UNKNOWN", ""),
+        ("zed?INFO login granted" + "z" * 105 + "…", "USER_UNKNOWN", ""),
     ]
     assert all(line["level"] == "info" and line["release"] == "6.x" for line in refused)
     assert "login refused (USER_DISABLED): user 'carol'" in str(refused[0]["message"])
@@ -97,7 +98,8 @@ async def test_the_default_text_log_is_one_plain_line_per_event(tmp_path: Path) 
     refused = [line for line in err.splitlines() if " officestatus.logins: " in line]
     assert len(refused) == 2
     assert " INFO officestatus.logins: login refused (USER_DISABLED): user 'carol'" in refused[0]
-    assert not any("login granted" in line for line in err.splitlines())
+    assert "login refused (USER_UNKNOWN): user 'zed?INFO login granted" in refused[1]
+    assert not any("officestatus.logins: login granted" in line for line in err.splitlines())
 
 
 def test_an_exception_is_one_field_of_one_line() -> None:

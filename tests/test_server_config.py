@@ -81,6 +81,33 @@ def test_an_option_beats_the_environment_which_beats_the_file_which_beats_the_de
     again = _printed("--config", str(config), "--vendor-key", "/k/c.pub", "--no-upgrade", env=env)
     assert again["vendor_key"] == (["/k/c.pub"], "option --vendor-key")
     assert again["no_upgrade"] == (True, "option --no-upgrade")
+    assert got["seat_alert_percent"] == ([90, 100], "default")
+
+
+def test_seat_alert_thresholds_from_the_option_the_environment_and_the_file(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "server.toml"
+    config.write_text("seat_alert_percent = [100, 80]\n", encoding="utf-8")
+    env = {"OFFICESTATUS_DATA_DIR": str(tmp_path / "data")}
+    assert _printed("--config", str(config), env=env)["seat_alert_percent"] == (
+        [80, 100],
+        f"file {config}",
+    )
+    env["OFFICESTATUS_SEAT_ALERT_PERCENT"] = "75, 95"
+    assert _printed(env=env)["seat_alert_percent"] == (
+        [75, 95],
+        "environment OFFICESTATUS_SEAT_ALERT_PERCENT",
+    )
+    got = _printed("--seat-alert-percent", "120", env=env)
+    assert got["seat_alert_percent"] == ([120], "option --seat-alert-percent")
+    for bad in ("0", "90,abc", "", "90,,100", "1001"):
+        result = _run("--seat-alert-percent", bad, "--print-config", env=env)
+        assert result.returncode == 1, bad
+        assert result.stderr.startswith(f"error: --seat-alert-percent {bad!r} is not a list"), (
+            result.stderr
+        )
+        assert "e.g. 90,100" in result.stderr
 
 
 def test_the_data_directorys_officestatus_toml_is_read_without_being_named(
@@ -133,6 +160,15 @@ def test_print_config_says_which_file_it_looked_for_and_writes_nothing(tmp_path:
         pytest.param("max_sessions = 0\n", "max_sessions must be between 1 and", id="bound"),
         pytest.param("no_upgrade = 'maybe'\n", "no_upgrade 'maybe' is not one of", id="switch"),
         pytest.param("vendor_key = [1]\n", "vendor_key must be a list", id="list"),
+        pytest.param(
+            "seat_alert_percent = [90, 1001]\n",
+            "seat_alert_percent [90, 1001] is not a list of whole percentages of the seats "
+            "from 1 to 1000",
+            id="alert-range",
+        ),
+        pytest.param(
+            "seat_alert_percent = '90;100'\n", "seat_alert_percent '90;100' is not", id="alert"
+        ),
         pytest.param("listen = \n", "is not valid TOML", id="syntax"),
     ],
 )
@@ -157,7 +193,7 @@ def test_an_unknown_key_is_refused_with_the_keys_there_are(tmp_path: Path) -> No
     config.write_text("heartbeat = 45\n", encoding="utf-8")
     result = _run("--config", str(config), "--print-config")
     assert result.returncode == 1
-    assert "heartbeat_seconds, max_sessions_per_user" in result.stderr
+    assert "heartbeat_seconds, seat_alert_percent, max_sessions_per_user" in result.stderr
 
 
 def test_a_named_configuration_file_must_exist_the_default_one_need_not(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from officestatus_server.core.model import (
 from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import Seen, SessionFlush
 from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
+from officestatus_server.core.usage import UsageHour
 from officestatus_server.errors import StorageError
 from officestatus_server.storage.base import Store
 from officestatus_server.storage.sqlite import SqliteStore
@@ -505,6 +506,58 @@ async def test_a_backup_never_overwrites_a_file(
     assert len(records) == 2
 
 
+# --- the usage history ------------------------------------------------------------------
+
+
+async def test_usage_hours_merge_into_those_stored_and_survive_a_reopen(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    assert await store.usage(NOW - timedelta(days=1)) == []
+    early = NOW - timedelta(hours=1)
+    await store.save_usage(
+        [
+            UsageHour(early, 3, 1, 10, 5, {("OVER_CAPACITY", 5): 2}),
+            UsageHour(NOW, 4, 2, None, 1),
+        ],
+        NOW - timedelta(days=30),
+    )
+    # A later batch of the same hour: peaks by the larger, seats by the later, counts added.
+    await store.save_usage(
+        [UsageHour(early, 2, 6, 12, 3, {("OVER_CAPACITY", 5): 1, ("USER_UNKNOWN", 3): 4})],
+        NOW - timedelta(days=30),
+    )
+    await store.close()
+
+    store = store_factory()
+    await store.open(LATER)
+    hours = await store.usage(NOW - timedelta(days=1))
+    only_now = await store.usage(NOW)
+    await store.close()
+    assert hours == [
+        UsageHour(early, 3, 6, 12, 8, {("OVER_CAPACITY", 5): 3, ("USER_UNKNOWN", 3): 4}),
+        UsageHour(NOW, 4, 2, None, 1),
+    ]
+    assert only_now == [UsageHour(NOW, 4, 2, None, 1)]
+
+
+async def test_saving_usage_deletes_the_hours_before_those_kept(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    old = [
+        UsageHour(NOW - timedelta(hours=h), 1, 0, 5, 1, {("NOT_LICENSED", 6): 1}) for h in range(48)
+    ]
+    await store.save_usage(old, NOW - timedelta(days=30))
+    await store.save_usage([UsageHour(NOW, 2, 0, 5, 1)], NOW - timedelta(hours=23))
+    hours = await store.usage(NOW - timedelta(days=30))
+    await store.close()
+    assert [h.hour for h in hours] == [NOW - timedelta(hours=h) for h in range(23, -1, -1)]
+    assert hours[-1] == UsageHour(NOW, 2, 0, 5, 2, {("NOT_LICENSED", 6): 1})
+
+
 async def test_closing_twice_is_harmless(store_factory: StoreFactory) -> None:
     store = store_factory()
     await store.open(NOW)
@@ -519,6 +572,8 @@ async def _refuses_every_call(store: Store) -> None:
         "save_sessions": lambda: store.save_sessions(SessionFlush("run", 1, ("s",), (), False)),
         "last_logins": store.last_logins,
         "save_last_logins": lambda: store.save_last_logins(LastLoginFlush((), ())),
+        "save_usage": lambda: store.save_usage([UsageHour(NOW)], NOW),
+        "usage": lambda: store.usage(NOW),
         "audit": lambda: store.audit(10),
         "verify_audit": store.verify_audit,
         "checkpoint": store.checkpoint,

@@ -33,6 +33,7 @@ from officestatus_client._errors import (
     UnavailableError,
 )
 from officestatus_client._models import (
+    Alert,
     AuditRecord,
     AuditVerification,
     Handshake,
@@ -54,6 +55,11 @@ from officestatus_client._models import (
     TrustedKey,
     UpgradeCandidate,
     UpgradePreview,
+    Usage,
+    UsageDay,
+    UsageDenials,
+    UsageForecast,
+    UsageHour,
     User,
 )
 from officestatus_client._transport import (
@@ -65,6 +71,7 @@ __all__ = [
     "DEFAULT_ADDRESS",
     "DEFAULT_TIMEOUT",
     "AdminClient",
+    "Alert",
     "AlreadyExistsError",
     "AuditRecord",
     "AuditVerification",
@@ -97,6 +104,11 @@ __all__ = [
     "UnavailableError",
     "UpgradeCandidate",
     "UpgradePreview",
+    "Usage",
+    "UsageDay",
+    "UsageDenials",
+    "UsageForecast",
+    "UsageHour",
     "User",
     "default_data_dir",
     "token_path",

@@ -37,6 +37,7 @@ from officestatus_client._models import (
     TlsConfig,
     TrustedKey,
     UpgradePreview,
+    Usage,
     User,
 )
 from officestatus_client._transport import DEFAULT_TIMEOUT, Channel, Transport
@@ -389,6 +390,14 @@ class AdminClient(_Client):
             )
             for k in reply.keys
         ]
+
+    async def usage(self, days: int = 0) -> Usage:
+        """The usage history of the last `days` UTC days, today included (0: 30): daily
+        peaks against the seats, denials, the busiest hour, and the seats' forecast."""
+        reply = await self._transport.call(
+            self._stub.GetUsage, admin_pb.GetUsageRequest(days=days), admin_pb.GetUsageResponse
+        )
+        return _convert.usage(reply)
 
     async def backup(self, target: Path) -> int:
         """Write a consistent copy of the server's database to `target`, a new file that

@@ -13,6 +13,7 @@ from officestatus.licensing import seat_service_pb2 as seat_pb
 from officestatus.wire import DenyReason
 from officestatus_client._errors import ServerError
 from officestatus_client._models import (
+    Alert,
     AuditRecord,
     AuditVerification,
     Handshake,
@@ -30,6 +31,11 @@ from officestatus_client._models import (
     TakeoverSection,
     UpgradeCandidate,
     UpgradePreview,
+    Usage,
+    UsageDay,
+    UsageDenials,
+    UsageForecast,
+    UsageHour,
     User,
 )
 
@@ -209,6 +215,10 @@ def status(msg: admin_pb.Status) -> Status:
         active_sessions=msg.active_sessions,
         clock_warning=msg.clock_warning,
         takeover=takeover_section(msg.takeover) if msg.HasField("takeover") else None,
+        alerts=tuple(
+            Alert(kind=a.kind, message=a.message, since=_datetime(a.since), threshold=a.threshold)
+            for a in msg.alerts
+        ),
     )
 
 
@@ -276,4 +286,57 @@ def sessions_page(msg: admin_pb.ListSessionsResponse) -> SessionsPage:
     """A wire ListSessionsResponse as a SessionsPage."""
     return SessionsPage(
         sessions=tuple(signed_in(s) for s in msg.sessions), total=msg.total, offset=msg.offset
+    )
+
+
+def _required_date(text: str) -> date:
+    value = _date(text)
+    if value is None:
+        raise ServerError("the server sent no date where one belongs")
+    return value
+
+
+def usage(msg: admin_pb.GetUsageResponse) -> Usage:
+    """A wire GetUsageResponse as Usage."""
+    busiest = None
+    if msg.HasField("busiest_hour"):
+        hour = msg.busiest_hour
+        start = _datetime(hour.hour)
+        if start is None:
+            raise ServerError("the server sent no timestamp for the busiest hour")
+        busiest = UsageHour(
+            start,
+            hour.peak_enabled_users,
+            hour.peak_live_sessions,
+            hour.logins_granted,
+            hour.logins_denied,
+        )
+    f = msg.forecast
+    return Usage(
+        first_date=_required_date(msg.first_date),
+        last_date=_required_date(msg.last_date),
+        days=tuple(
+            UsageDay(
+                _required_date(d.date),
+                d.peak_enabled_users,
+                d.peak_live_sessions,
+                None if d.unlimited else d.seats,
+                d.logins_granted,
+                d.logins_denied,
+                d.hours_recorded,
+            )
+            for d in msg.days
+        ),
+        denials=tuple(UsageDenials(d.reason, d.client_release, d.count) for d in msg.denials),
+        busiest_hour=busiest,
+        forecast=UsageForecast(
+            outlook=f.outlook,
+            runs_out_on=_date(f.runs_out_on),
+            growth_per_day=f.growth_per_day,
+            days_with_data=f.days_with_data,
+            window_days=f.window_days,
+            min_days=f.min_days,
+            seats=f.seats if f.outlook not in ("no_seat_limit", "not_enough_history") else None,
+        ),
+        flush_seconds=msg.flush_seconds,
     )

@@ -131,6 +131,17 @@ class NotCounting:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """A seat or evaluation alert in force: its kind ("seats_90", "evaluation_ending"),
+    what to do, since when, and its threshold (percent of the seats, or days)."""
+
+    kind: str
+    message: str
+    since: datetime | None
+    threshold: int
+
+
+@dataclass(frozen=True)
 class TakeoverSection:
     """The takeover of an older installation that made this one, as the status shows it
     until the admin has seen its report."""
@@ -207,6 +218,8 @@ class Status:
     clock_warning: str = ""
     # Set while the report of the takeover that made this installation is unseen.
     takeover: TakeoverSection | None = None
+    # The seat and evaluation alerts in force.
+    alerts: tuple[Alert, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -331,3 +344,75 @@ class BackupWritten:
 
     size: int
     key_files: tuple[Path, ...]
+
+
+# --- the usage history (officestatus-admin usage) ------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    """One UTC day of the usage history."""
+
+    date: date
+    peak_enabled_users: int
+    peak_live_sessions: int
+    # The seats at the day's latest recorded hour; None: no seat limit (the evaluation).
+    seats: int | None
+    logins_granted: int
+    logins_denied: int
+    hours_recorded: int
+
+
+@dataclass(frozen=True)
+class UsageHour:
+    """One UTC hour of the usage history (`hour`: its start)."""
+
+    hour: datetime
+    peak_enabled_users: int
+    peak_live_sessions: int
+    logins_granted: int
+    logins_denied: int
+
+
+@dataclass(frozen=True)
+class UsageDenials:
+    """Logins denied for one reason to one client release."""
+
+    reason: str
+    client_release: int
+    count: int
+
+
+@dataclass(frozen=True)
+class UsageForecast:
+    """When the seats run out at the growth of the daily peak of enabled users over the
+    last `window_days` days (a least-squares line; needs `min_days` days with data).
+
+    `outlook`: "runs_out" (around `runs_out_on`), "full", "not_growing",
+    "no_seat_limit" (the evaluation) or "not_enough_history"."""
+
+    outlook: str
+    runs_out_on: date | None
+    # Enabled users per day, fitted.
+    growth_per_day: float
+    days_with_data: int
+    window_days: int
+    min_days: int
+    seats: int | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The usage history from `first_date` to `last_date` (UTC days, both included)."""
+
+    first_date: date
+    last_date: date
+    # Days with a recorded hour, in order.
+    days: tuple[UsageDay, ...]
+    denials: tuple[UsageDenials, ...]
+    # The hour with the most live sessions (then logins); None without a recorded hour.
+    busiest_hour: UsageHour | None
+    forecast: UsageForecast
+    # How often the server writes the history down (a crash loses at most this much);
+    # 0: the server keeps no history.
+    flush_seconds: int

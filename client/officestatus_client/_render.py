@@ -207,6 +207,9 @@ def status_text(status: Status) -> str:
     lines = [status.summary, ""]
     if status.clock_warning:
         lines[1:1] = [f"WARNING: {status.clock_warning}", ""]
+    if status.alerts:
+        alerts = [f"ALERT: {a.message} (since {when(a.since)})" for a in status.alerts]
+        lines[1:1] = [*alerts, ""]
     if status.counting:
         lines.append("Seats, per license that counts:")
         rows = [(c.license_id, c.kind, str(c.seats)) for c in status.counting]

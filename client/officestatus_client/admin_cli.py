@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from officestatus_client import _cli_sessions, _cli_trust, _render
+from officestatus_client import _cli_sessions, _cli_trust, _cli_usage, _render
 from officestatus_client._cli_errors import (
     Exit,
     Failure,
@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.set_defaults(run=_backup)
     _cli_sessions.add_commands(commands)
     _cli_trust.add_commands(commands)
+    _cli_usage.add_commands(commands)
 
     login = commands.add_parser(
         "login", help="log in as an OfficeStatus client would, and show what it is told"

@@ -156,6 +156,8 @@ class ServerApp:
             max_sessions=config.max_sessions,
             max_last_logins=config.max_last_logins,
             heartbeat_configured=config.heartbeat_configured,
+            usage_flush_seconds=config.usage_flush_seconds,
+            seat_alert_percent=config.seat_alert_percent,
         )
         self._trust = self.service.trust
         self._clock = clock

@@ -23,6 +23,11 @@ from officestatus.paths import (
     TOKEN_FILE_NAME,
     default_data_dir,
 )
+from officestatus_server.core.alerts import (
+    DEFAULT_SEAT_THRESHOLDS,
+    THRESHOLD_MAX,
+    THRESHOLD_MIN,
+)
 from officestatus_server.core.sessions import DEFAULT_MAX_PER_USER, DEFAULT_MAX_TOTAL
 from officestatus_server.core.signed_in import DEFAULT_MAX_LAST_LOGINS
 from officestatus_server.errors import InvalidInput
@@ -46,6 +51,7 @@ RANGES = {
     "heartbeat": (HEARTBEAT_SECONDS_MIN, HEARTBEAT_SECONDS_MAX),
     "max_connections": (1, 1_000_000),
     "idle_seconds": (1, 86_400),
+    "usage_flush_seconds": (0, 3600),
 }
 # The largest session bound accepted: ten sessions for each of 100,000 users.
 MAX_SESSIONS_LIMIT = 1_000_000
@@ -178,6 +184,31 @@ def _session_bound(option: str, env: str) -> Parse:
     return parse
 
 
+def _percents(raw: object, where: str) -> tuple[int, ...]:
+    """Seat alert thresholds: "90,100" from an option or the environment, [90, 100] in
+    the file; each a whole percentage of the seats from 1 to 1000, at least one."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    found: list[int] = []
+    if isinstance(items, list | tuple):
+        for item in items:
+            text = str(item).strip()
+            if isinstance(item, bool | float) or not text.isdigit() or len(text) > 4:
+                break
+            if not THRESHOLD_MIN <= int(text) <= THRESHOLD_MAX:
+                break
+            found.append(int(text))
+        else:
+            if found:
+                return tuple(sorted(set(found)))
+    shown = raw if isinstance(raw, str) else list(raw) if isinstance(raw, tuple) else raw
+    raise InvalidInput(
+        f"{where} {shown!r} is not a list of whole percentages of the seats from "
+        f"{THRESHOLD_MIN} to {THRESHOLD_MAX}, e.g. 90,100 (in the configuration file: "
+        "[90, 100]).",
+        reason="SEAT_ALERT_INVALID",
+    )
+
+
 def _choice(*choices: str) -> Parse:
     def parse(raw: object, where: str) -> str:
         text = _text(raw, where).strip().lower()
@@ -276,6 +307,15 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="SECONDS",
     ),
     Setting(
+        "seat_alert_percent",
+        "OFFICESTATUS_SEAT_ALERT_PERCENT",
+        ",".join(str(t) for t in DEFAULT_SEAT_THRESHOLDS),
+        _percents,
+        "warn (log, status, metrics) once when the enabled users reach these percentages "
+        "of the seats, comma-separated, each 1 to 1000 (default: 90,100)",
+        metavar="PERCENTS",
+    ),
+    Setting(
         "max_sessions_per_user",
         MAX_SESSIONS_PER_USER_ENV,
         DEFAULT_MAX_PER_USER,
@@ -299,6 +339,15 @@ SETTINGS: tuple[Setting, ...] = (
         "last logins of 3.x and 4.x clients kept, per user and machine; a further one "
         "forgets the oldest",
         metavar="N",
+    ),
+    Setting(
+        "usage_flush_seconds",
+        "OFFICESTATUS_USAGE_FLUSH_SECONDS",
+        60,
+        _ranged("usage_flush_seconds"),
+        "write the usage history (officestatus-admin usage) to the database this often, 0 "
+        "to 3600 s; a crash loses at most this much of it; 0: keep no history",
+        metavar="SECONDS",
     ),
     Setting(
         "max_connections",
@@ -404,6 +453,8 @@ class ServerConfig:
     # Vendor public key files, in addition to those in <data_dir>/vendor-keys/.
     vendor_key_files: tuple[Path, ...] = ()
     heartbeat_interval_seconds: int = 60
+    # Seat alerts: percentages of the seats that, once reached, warn (once per crossing).
+    seat_alert_percent: tuple[int, ...] = DEFAULT_SEAT_THRESHOLDS
     # Live sessions: per user (a further login ends the user's oldest) and in all (a
     # further login ends the least recently seen).
     max_sessions_per_user: int = DEFAULT_MAX_PER_USER
@@ -411,6 +462,9 @@ class ServerConfig:
     # The last logins of 3.x and 4.x clients kept, per user and machine (a further one
     # forgets the oldest).
     max_last_logins: int = DEFAULT_MAX_LAST_LOGINS
+    # How often the usage history is written down (a crash loses at most this much of
+    # it); 0: no history is kept.
+    usage_flush_seconds: int = 60
     # Connections at once on each listener (further ones are refused), and how long a
     # connection with no call may stay open.
     max_connections: int = 10_000
@@ -461,6 +515,8 @@ class ServerConfig:
         check_heartbeat_seconds(self.heartbeat_interval_seconds, "The heartbeat interval")
         check_number(self.max_connections, "The connection limit", "max_connections")
         check_number(self.idle_seconds, "The idle connection time", "idle_seconds")
+        check_number(self.usage_flush_seconds, "The usage flush interval", "usage_flush_seconds")
+        _percents(self.seat_alert_percent, BY_NAME["seat_alert_percent"].option)
         for name in ("max_sessions_per_user", "max_sessions", "max_last_logins"):
             setting = BY_NAME[name]
             setting.parse(getattr(self, name), setting.option)

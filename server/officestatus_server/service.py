@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from officestatus_server.core import plans, user_plans
+from officestatus_server.core.alerts import (
+    DEFAULT_SEAT_THRESHOLDS,
+    Alert,
+    alert_state,
+    check_alerts,
+    kinds,
+)
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
 from officestatus_server.core.keys import TrustedKey, TrustStore
@@ -54,6 +61,17 @@ from officestatus_server.core.status import StatusView, status_view
 from officestatus_server.core.takeover import Takeover, TookOver, plan_report_seen
 from officestatus_server.core.tally import ChangeResult, ChangeTally, LoginTally
 from officestatus_server.core.upgrade import Preview, preview_upgrade
+from officestatus_server.core.usage import (
+    KEEP,
+    MAX_REPORT_DAYS,
+    REPORT_DAYS,
+    UsageHour,
+    UsageRecorder,
+    UsageReport,
+    merge_hours,
+    report,
+    report_start,
+)
 from officestatus_server.core.user_plans import ImportedUser
 from officestatus_server.core.versions import NEWEST_RELEASE, Release
 from officestatus_server.errors import (
@@ -70,6 +88,8 @@ log = logging.getLogger("officestatus.service")
 # Every login and heartbeat answer: refusals at info, grants at debug. Each call site
 # asks isEnabledFor first, so with the level above them a login builds no record.
 login_log = logging.getLogger("officestatus.logins")
+# The seat and evaluation alerts: one warning when one comes into force.
+alert_log = logging.getLogger("officestatus.alerts")
 # Threads that verify the installed licenses' signatures at start.
 _VERIFY_THREADS = min(4, os.cpu_count() or 1)
 
@@ -102,16 +122,22 @@ def _session_release(release: int | None) -> Release:
     return Release(min(max(release, Release.V5), NEWEST_RELEASE))
 
 
+# The longest user name a log line shows.
+_LOGGED_NAME = 128
+
+
 def _log_answer(
     call: str, decision: Decision, user_name: str, release: Release, machine: str
 ) -> None:
     """One line for a login's or heartbeat's answer: refused at info (with the reason),
     granted at debug."""
+    # Clipped as the sessions listing clips them: a client's name for itself or a refused
+    # name can be long or hold control characters.
     fields = {
-        "user": decision.user_name or user_name,
+        "user": clip(decision.user_name or user_name, _LOGGED_NAME),
         "release": f"{int(release)}.x",
         "reason": "" if decision.granted else decision.reason.name,
-        "machine": machine,
+        "machine": clip(machine, MAX_MACHINE_NAME),
     }
     said = f"{call} granted" if decision.granted else f"{call} refused ({fields['reason']})"
     login_log.log(
@@ -120,7 +146,7 @@ def _log_answer(
         said,
         fields["user"],
         fields["release"],
-        machine,
+        fields["machine"],
         decision.message,
         extra=fields,
     )
@@ -176,6 +202,9 @@ class LicenseService:
         heartbeat_configured: bool = True,
         max_last_logins: int = DEFAULT_MAX_LAST_LOGINS,
         reload_trust: Callable[[], TrustStore] | None = None,
+        usage_flush_seconds: float = 60,
+        usage_keep: timedelta = KEEP,
+        seat_alert_percent: Sequence[int] = DEFAULT_SEAT_THRESHOLDS,
     ) -> None:
         self._store = store
         self._trust = trust
@@ -205,6 +234,19 @@ class LicenseService:
         # admin change, for the metrics.
         self.tally = LoginTally()
         self.changes = ChangeTally()
+        # The usage history: sampled and flushed every `usage_flush_seconds` (0: off),
+        # hours older than `usage_keep` deleted at a flush.
+        self.usage_flush_seconds = usage_flush_seconds
+        self._usage_keep = usage_keep
+        self._usage = UsageRecorder()
+        # A flush's batch is in neither memory nor the database while it is written:
+        # a reader of the history waits for it.
+        self._usage_lock = asyncio.Lock()
+        self._usage_keeper: asyncio.Task[None] | None = None
+        # The alerts in force, by kind: checked where the state changes (admin changes,
+        # the clock's minute), never on a login.
+        self._seat_thresholds = tuple(seat_alert_percent)
+        self._alerts: dict[str, Alert] = {}
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -245,6 +287,10 @@ class LicenseService:
         self._sessions = sessions
         self._last_logins = LastLogins(await self._store.last_logins(), self._max_last_logins)
         self._keeper = asyncio.get_running_loop().create_task(self._keep_high_water())
+        if self.usage_flush_seconds > 0:
+            self._observe_usage(now)
+            self._usage_keeper = asyncio.get_running_loop().create_task(self._keep_usage())
+        self._check_alerts()
         if stored.created and seed is not None:
             log.info("%s", seed.summary)
             for item in seed.items:
@@ -253,12 +299,18 @@ class LicenseService:
             log.info("new installation %s", stored.installation.installation_id)
 
     async def close(self) -> None:
-        """Write down the latest time seen, and close storage."""
+        """Write down the latest time seen and the usage history, and close storage."""
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
             self._keeper = None
+        if self._usage_keeper is not None:
+            self._usage_keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._usage_keeper
+            self._usage_keeper = None
+            await self.flush_usage()
         if self._registry is not None:
             with contextlib.suppress(LicenseServerError):
                 await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
@@ -288,6 +340,7 @@ class LicenseService:
             await self._store.commit(change)
             self._registry = self.registry.apply(change)
         log.warning("%s", change.audit.result if change.audit else "clock set back")
+        self._check_alerts()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -306,7 +359,8 @@ class LicenseService:
         """Write the latest time seen down now and then, so a restart knows it."""
         while True:
             await asyncio.sleep(HIGH_WATER_EVERY.total_seconds())
-            self._now()
+            # The evaluation's days pass here: its alert is raised within the minute.
+            self._check_alerts()
             try:
                 await self._store.commit(Change(audit=None, clock_high_water=self._high_water))
             except LicenseServerError as exc:
@@ -316,6 +370,67 @@ class LicenseService:
                 await self._store.checkpoint()
             except LicenseServerError as exc:
                 log.warning("%s", exc.message)
+
+    # --- the usage history ----------------------------------------------------------------
+
+    def _observe_usage(self, now: datetime) -> None:
+        """Sample the enabled users, live sessions and seats into the current hour."""
+        registry = self.registry
+        seats = None if registry.evaluation(now).active else registry.seats
+        live = self.sessions.live(self._monotonic()) if self._sessions is not None else 0
+        self._usage.observe(now, registry.enabled_count(), live, seats)
+
+    def _gather_usage(self) -> datetime:
+        """Sample now and move the logins counted since the last time into the recorder."""
+        now = self._now()
+        self._observe_usage(now)
+        self._usage.add_logins(now, self.tally.take_since_last())
+        return now
+
+    async def _keep_usage(self) -> None:
+        while True:
+            await asyncio.sleep(self.usage_flush_seconds)
+            await self.flush_usage()
+
+    async def flush_usage(self) -> None:
+        """Write the usage history gathered since the last flush (one durable commit),
+        and delete the hours older than it keeps. A failed write stays in memory for the
+        next flush."""
+        if self.usage_flush_seconds <= 0 or self._registry is None:
+            return
+        async with self._usage_lock:
+            now = self._gather_usage()
+            hours = self._usage.take()
+            try:
+                await self._store.save_usage(hours, now - self._usage_keep)
+            except LicenseServerError as exc:
+                self._usage.put_back(hours)
+                log.error("cannot write down the usage history: %s", exc.message)
+
+    async def usage_hours(self, since: datetime) -> tuple[list[UsageHour], datetime]:
+        """The usage history's hours from `since` on, those not yet written included, and
+        the time they were read at."""
+        async with self._usage_lock:
+            stored = await self._store.usage(since)
+            if self.usage_flush_seconds <= 0:
+                return stored, self._now()
+            now = self._gather_usage()
+            pending = [h for h in self._usage.pending() if h.hour >= since]
+        return merge_hours(stored, pending), now
+
+    async def usage(self, days: int = 0) -> UsageReport:
+        """The usage report of the last `days` UTC days (0: REPORT_DAYS), today included."""
+        days = days or REPORT_DAYS
+        if not 1 <= days <= MAX_REPORT_DAYS:
+            raise InvalidInput(
+                f"Ask for 1 to {MAX_REPORT_DAYS} days of usage (the history keeps two years), "
+                f"not {days}.",
+                reason="USAGE_DAYS_INVALID",
+            )
+        today = self._now().astimezone(UTC).date()
+        since = datetime.combine(report_start(today, days), datetime.min.time(), UTC)
+        hours, now = await self.usage_hours(since)
+        return report(hours, now.astimezone(UTC).date(), days)
 
     async def _save_sessions(self) -> None:
         """Write down which sessions began and ended since the last time (a batch, off
@@ -554,9 +669,13 @@ class LicenseService:
             change = replace(plan(self.registry, now), clock_high_water=self._high_water)
             await self._store.commit(change)
             self._registry = self.registry.apply(change)
+            if self.usage_flush_seconds > 0:
+                # The enabled users' peak: a change may raise it between two samples.
+                self._observe_usage(now)
         if change.audit is not None:
             entry = change.audit
             log.info("%s %s: %s", entry.action, entry.subject, entry.result)
+        self._check_alerts()
         return change
 
     @admin_change("license.install")
@@ -647,6 +766,30 @@ class LicenseService:
         now = self._now()
         return status_view(self.registry, now)
 
+    # --- alerts -------------------------------------------------------------------------
+
+    def _check_alerts(self) -> None:
+        """Check the alerts against the state now: warn once of each that came into force,
+        note each that cleared."""
+        now = self._now()
+        found = check_alerts(
+            alert_state(self.registry, now), self._seat_thresholds, self._alerts, now
+        )
+        for kind in self._alerts.keys() - found.active.keys():
+            alert_log.info("alert %s cleared", kind)
+        self._alerts = dict(found.active)
+        for alert in found.raised:
+            alert_log.warning("%s", alert.message)
+
+    def alerts(self) -> list[Alert]:
+        """The seat and evaluation alerts in force now."""
+        self._check_alerts()
+        return list(self._alerts.values())
+
+    def alert_kinds(self) -> list[str]:
+        """Every kind of alert this server may raise (its seat thresholds, the evaluation)."""
+        return kinds(self._seat_thresholds)
+
     def takeover_report(self) -> TookOver | None:
         """The report of the takeover this installation was made by; None without one."""
         return self.took_over
@@ -710,6 +853,7 @@ class LicenseService:
                 )
                 self._registry = replace(registry, licenses=licenses)
         log.info("vendor keys read again: %d trusted", len(trust.entries))
+        self._check_alerts()
         return True
 
     def trusted_keys(self) -> list[tuple[TrustedKey, list[str]]]:

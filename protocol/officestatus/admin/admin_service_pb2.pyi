@@ -489,6 +489,44 @@ class NotCounting(_message.Message):
 Global___NotCounting: _TypeAlias = NotCounting  # noqa: Y015
 
 @_typing.final
+class Alert(_message.Message):
+    """A seat or evaluation alert in force: raised once when it came into force (a warning
+    in the server's log), shown until its condition no longer holds.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"seats_90", "seats_100" (one per seat threshold), "evaluation_ending"."""
+    message: _builtins.str
+    """What it is and what to do: "32 of 35 seats in use (91%), the 90% seat alert:
+    install a license or disable users".
+    """
+    since: _builtins.str
+    """ISO timestamp: when it came into force."""
+    threshold: _builtins.int
+    """Percent of the seats (seat alerts), or the evaluation's warning days."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        message: _builtins.str = ...,
+        since: _builtins.str = ...,
+        threshold: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "message", b"message", "since", b"since", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Alert: _TypeAlias = Alert  # noqa: Y015
+
+@_typing.final
 class Status(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -511,6 +549,7 @@ class Status(_message.Message):
     ACTIVE_SESSIONS_FIELD_NUMBER: _builtins.int
     CLOCK_WARNING_FIELD_NUMBER: _builtins.int
     TAKEOVER_FIELD_NUMBER: _builtins.int
+    ALERTS_FIELD_NUMBER: _builtins.int
     server_version: _builtins.str
     major_version: _builtins.int
     installation_id: _builtins.str
@@ -549,6 +588,10 @@ class Status(_message.Message):
     def takeover(self) -> Global___TakeoverSection:
         """Set while the report of the takeover that made this installation is unseen."""
 
+    @_builtins.property
+    def alerts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Alert]:
+        """The seat and evaluation alerts in force."""
+
     def __init__(
         self,
         *,
@@ -571,10 +614,11 @@ class Status(_message.Message):
         active_sessions: _builtins.int = ...,
         clock_warning: _builtins.str = ...,
         takeover: Global___TakeoverSection | None = ...,
+        alerts: _abc.Iterable[Global___Alert] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["takeover", b"takeover"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "clock_warning", b"clock_warning", "counting", b"counting", "evaluation", b"evaluation", "evaluation_days_left", b"evaluation_days_left", "evaluation_ends_at", b"evaluation_ends_at", "evaluation_expired", b"evaluation_expired", "installation_id", b"installation_id", "major_version", b"major_version", "not_counting", b"not_counting", "over_capacity", b"over_capacity", "seats_total", b"seats_total", "seats_used", b"seats_used", "server_version", b"server_version", "summary", b"summary", "support_until", b"support_until", "takeover", b"takeover", "unlimited", b"unlimited", "users_enabled", b"users_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "alerts", b"alerts", "clock_warning", b"clock_warning", "counting", b"counting", "evaluation", b"evaluation", "evaluation_days_left", b"evaluation_days_left", "evaluation_ends_at", b"evaluation_ends_at", "evaluation_expired", b"evaluation_expired", "installation_id", b"installation_id", "major_version", b"major_version", "not_counting", b"not_counting", "over_capacity", b"over_capacity", "seats_total", b"seats_total", "seats_used", b"seats_used", "server_version", b"server_version", "summary", b"summary", "support_until", b"support_until", "takeover", b"takeover", "unlimited", b"unlimited", "users_enabled", b"users_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1386,3 +1430,223 @@ class ListTrustedKeysResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTrustedKeysResponse: _TypeAlias = ListTrustedKeysResponse  # noqa: Y015
+
+@_typing.final
+class GetUsageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    days: _builtins.int
+    """Days back from today (UTC), today included; 0: 30."""
+    def __init__(
+        self,
+        *,
+        days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUsageRequest: _TypeAlias = GetUsageRequest  # noqa: Y015
+
+@_typing.final
+class UsageDay(_message.Message):
+    """One UTC day of the usage history (days without a recorded hour are left out)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    PEAK_ENABLED_USERS_FIELD_NUMBER: _builtins.int
+    PEAK_LIVE_SESSIONS_FIELD_NUMBER: _builtins.int
+    SEATS_FIELD_NUMBER: _builtins.int
+    UNLIMITED_FIELD_NUMBER: _builtins.int
+    LOGINS_GRANTED_FIELD_NUMBER: _builtins.int
+    LOGINS_DENIED_FIELD_NUMBER: _builtins.int
+    HOURS_RECORDED_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """ISO date, "2026-11-24"."""
+    peak_enabled_users: _builtins.int
+    peak_live_sessions: _builtins.int
+    seats: _builtins.int
+    """The seats at the day's latest recorded hour; unlimited: the evaluation's no limit."""
+    unlimited: _builtins.bool
+    logins_granted: _builtins.int
+    logins_denied: _builtins.int
+    hours_recorded: _builtins.int
+    """How many of the day's hours are recorded."""
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        peak_enabled_users: _builtins.int = ...,
+        peak_live_sessions: _builtins.int = ...,
+        seats: _builtins.int = ...,
+        unlimited: _builtins.bool = ...,
+        logins_granted: _builtins.int = ...,
+        logins_denied: _builtins.int = ...,
+        hours_recorded: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "hours_recorded", b"hours_recorded", "logins_denied", b"logins_denied", "logins_granted", b"logins_granted", "peak_enabled_users", b"peak_enabled_users", "peak_live_sessions", b"peak_live_sessions", "seats", b"seats", "unlimited", b"unlimited"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageDay: _TypeAlias = UsageDay  # noqa: Y015
+
+@_typing.final
+class UsageHour(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUR_FIELD_NUMBER: _builtins.int
+    PEAK_ENABLED_USERS_FIELD_NUMBER: _builtins.int
+    PEAK_LIVE_SESSIONS_FIELD_NUMBER: _builtins.int
+    LOGINS_GRANTED_FIELD_NUMBER: _builtins.int
+    LOGINS_DENIED_FIELD_NUMBER: _builtins.int
+    hour: _builtins.str
+    """ISO timestamp of the hour's start, UTC."""
+    peak_enabled_users: _builtins.int
+    peak_live_sessions: _builtins.int
+    logins_granted: _builtins.int
+    logins_denied: _builtins.int
+    def __init__(
+        self,
+        *,
+        hour: _builtins.str = ...,
+        peak_enabled_users: _builtins.int = ...,
+        peak_live_sessions: _builtins.int = ...,
+        logins_granted: _builtins.int = ...,
+        logins_denied: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hour", b"hour", "logins_denied", b"logins_denied", "logins_granted", b"logins_granted", "peak_enabled_users", b"peak_enabled_users", "peak_live_sessions", b"peak_live_sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageHour: _TypeAlias = UsageHour  # noqa: Y015
+
+@_typing.final
+class UsageDenials(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    CLIENT_RELEASE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """The deny reason's name, as in the client protocol: "OVER_CAPACITY"."""
+    client_release: _builtins.int
+    """The client's major release: 3, 4, 5, 6."""
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        client_release: _builtins.int = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_release", b"client_release", "count", b"count", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageDenials: _TypeAlias = UsageDenials  # noqa: Y015
+
+@_typing.final
+class UsageForecast(_message.Message):
+    """When the seats run out at the growth of the daily peak of enabled users (a
+    least-squares line through the last `window_days` days).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTLOOK_FIELD_NUMBER: _builtins.int
+    RUNS_OUT_ON_FIELD_NUMBER: _builtins.int
+    GROWTH_PER_DAY_FIELD_NUMBER: _builtins.int
+    DAYS_WITH_DATA_FIELD_NUMBER: _builtins.int
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    MIN_DAYS_FIELD_NUMBER: _builtins.int
+    SEATS_FIELD_NUMBER: _builtins.int
+    outlook: _builtins.str
+    """"runs_out" (on `runs_out_on`), "full" (every seat taken), "not_growing",
+    "no_seat_limit" (the evaluation), "not_enough_history" (fewer than
+    `min_days` days with data in the window).
+    """
+    runs_out_on: _builtins.str
+    """ISO date; set when the outlook is "runs_out"."""
+    growth_per_day: _builtins.float
+    """Enabled users per day, fitted."""
+    days_with_data: _builtins.int
+    window_days: _builtins.int
+    min_days: _builtins.int
+    seats: _builtins.int
+    def __init__(
+        self,
+        *,
+        outlook: _builtins.str = ...,
+        runs_out_on: _builtins.str = ...,
+        growth_per_day: _builtins.float = ...,
+        days_with_data: _builtins.int = ...,
+        window_days: _builtins.int = ...,
+        min_days: _builtins.int = ...,
+        seats: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days_with_data", b"days_with_data", "growth_per_day", b"growth_per_day", "min_days", b"min_days", "outlook", b"outlook", "runs_out_on", b"runs_out_on", "seats", b"seats", "window_days", b"window_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageForecast: _TypeAlias = UsageForecast  # noqa: Y015
+
+@_typing.final
+class GetUsageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    DENIALS_FIELD_NUMBER: _builtins.int
+    BUSIEST_HOUR_FIELD_NUMBER: _builtins.int
+    FORECAST_FIELD_NUMBER: _builtins.int
+    FLUSH_SECONDS_FIELD_NUMBER: _builtins.int
+    FIRST_DATE_FIELD_NUMBER: _builtins.int
+    LAST_DATE_FIELD_NUMBER: _builtins.int
+    flush_seconds: _builtins.int
+    """How often the server writes the history down (a crash loses at most this much of
+    it); 0: the server keeps no history.
+    """
+    first_date: _builtins.str
+    """ISO dates: the first and last day asked for."""
+    last_date: _builtins.str
+    @_builtins.property
+    def days(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageDay]: ...
+    @_builtins.property
+    def denials(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageDenials]:
+        """Over the days asked for, by reason and client release."""
+
+    @_builtins.property
+    def busiest_hour(self) -> Global___UsageHour:
+        """The hour with the most live sessions (then logins); unset without a recorded hour."""
+
+    @_builtins.property
+    def forecast(self) -> Global___UsageForecast: ...
+    def __init__(
+        self,
+        *,
+        days: _abc.Iterable[Global___UsageDay] | None = ...,
+        denials: _abc.Iterable[Global___UsageDenials] | None = ...,
+        busiest_hour: Global___UsageHour | None = ...,
+        forecast: Global___UsageForecast | None = ...,
+        flush_seconds: _builtins.int = ...,
+        first_date: _builtins.str = ...,
+        last_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["busiest_hour", b"busiest_hour", "forecast", b"forecast"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["busiest_hour", b"busiest_hour", "days", b"days", "denials", b"denials", "first_date", b"first_date", "flush_seconds", b"flush_seconds", "forecast", b"forecast", "last_date", b"last_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUsageResponse: _TypeAlias = GetUsageResponse  # noqa: Y015

@@ -129,6 +129,11 @@ class AdminServiceStub:
                 request_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysRequest.SerializeToString,
                 response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/officestatus.admin.AdminService/GetUsage',
+                request_serializer=officestatus_dot_admin_dot_admin__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=officestatus_dot_admin_dot_admin__service__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -266,6 +271,15 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """The usage history: per UTC day, the peaks of enabled users and live sessions against
+        the seats, logins granted and denied; denials by reason and client release; the
+        busiest hour; and when the seats run out at the growth of the last 30 days.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -363,6 +377,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListTrustedKeys,
                     request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysRequest.FromString,
                     response_serializer=officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=officestatus_dot_admin_dot_admin__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=officestatus_dot_admin_dot_admin__service__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -878,6 +897,33 @@ class AdminService:
             '/officestatus.admin.AdminService/ListTrustedKeys',
             officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysRequest.SerializeToString,
             officestatus_dot_admin_dot_admin__service__pb2.ListTrustedKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/officestatus.admin.AdminService/GetUsage',
+            officestatus_dot_admin_dot_admin__service__pb2.GetUsageRequest.SerializeToString,
+            officestatus_dot_admin_dot_admin__service__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

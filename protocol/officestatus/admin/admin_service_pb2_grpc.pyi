@@ -78,6 +78,11 @@ class AdminServiceStub:
     """The vendor public keys this server trusts: where each was read from, its key id and
     fingerprint, and the installed licenses it signed.
     """
+    GetUsage: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetUsageRequest, _admin_service_pb2.GetUsageResponse]
+    """The usage history: per UTC day, the peaks of enabled users and live sessions against
+    the seats, logins granted and denied; denials by reason and client release; the
+    busiest hour; and when the seats run out at the growth of the last 30 days.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -125,6 +130,11 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListTrustedKeys: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListTrustedKeysRequest, _admin_service_pb2.ListTrustedKeysResponse]  # type: ignore[assignment]
     """The vendor public keys this server trusts: where each was read from, its key id and
     fingerprint, and the installed licenses it signed.
+    """
+    GetUsage: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetUsageRequest, _admin_service_pb2.GetUsageResponse]  # type: ignore[assignment]
+    """The usage history: per UTC day, the peaks of enabled users and live sessions against
+    the seats, logins granted and denied; denials by reason and client release; the
+    busiest hour; and when the seats run out at the growth of the last 30 days.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -284,6 +294,17 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_service_pb2.ListTrustedKeysResponse, _abc.Awaitable[_admin_service_pb2.ListTrustedKeysResponse]]:
         """The vendor public keys this server trusts: where each was read from, its key id and
         fingerprint, and the installed licenses it signed.
+        """
+
+    @_abc_1.abstractmethod
+    def GetUsage(
+        self,
+        request: _admin_service_pb2.GetUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.GetUsageResponse, _abc.Awaitable[_admin_service_pb2.GetUsageResponse]]:
+        """The usage history: per UTC day, the peaks of enabled users and live sessions against
+        the seats, logins granted and denied; denials by reason and client release; the
+        busiest hour; and when the seats run out at the growth of the last 30 days.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

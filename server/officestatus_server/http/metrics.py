@@ -8,7 +8,7 @@ at each scrape, in prometheus-client's registry and exposition format (the text 
 OpenMetrics when the scraper asks for it).
 
 Each metric is one function of `SERIES`, from a `Scrape` (the service, its status view,
-the time) to metric families: a new metric (say the seat alerts) is one function more.
+the time) to metric families: a new metric is one function more.
 """
 
 from __future__ import annotations
@@ -103,6 +103,21 @@ def licensing(s: Scrape) -> Iterator[Metric]:
         )
 
 
+def alerts(s: Scrape) -> Iterator[Metric]:
+    """The seat and evaluation alerts: 1 while in force, 0 otherwise, every kind listed
+    from the start (an alert rule sees a 0 before the first crossing)."""
+    active = {alert.kind for alert in s.service.alerts()}
+    family = GaugeMetricFamily(
+        PREFIX + "alert_active",
+        "1 while an alert is in force, else 0, by kind: seats_<percent> when the enabled "
+        "users reach that share of the seats, evaluation_ending in its last 7 days.",
+        labels=["kind"],
+    )
+    for kind in s.service.alert_kinds():
+        family.add_metric([kind], 1 if kind in active else 0)
+    yield family
+
+
 def sessions(s: Scrape) -> Iterator[Metric]:
     """Live sessions (5.x and later clients), by client release."""
     live = s.service.live_sessions_by_release()
@@ -177,6 +192,7 @@ def rpc_durations(s: Scrape) -> Iterator[Metric]:
 # Every metric, in the order the exposition lists them.
 SERIES: list[Callable[[Scrape], Iterable[Metric]]] = [
     licensing,
+    alerts,
     sessions,
     logins,
     admin_changes,

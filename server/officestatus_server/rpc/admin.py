@@ -15,6 +15,7 @@ from officestatus_server.errors import InvalidInput
 from officestatus_server.rpc import convert
 from officestatus_server.rpc.errors import Context
 from officestatus_server.rpc.signed_in import sessions_message
+from officestatus_server.rpc.usage import usage_message
 from officestatus_server.service import LicenseService
 
 MAX_AUDIT = 10_000
@@ -32,7 +33,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     def _status(self) -> pb.Status:
         service = self._service
         return convert.status_message(
-            service.status(), service.active_sessions(), service.takeover_report()
+            service.status(),
+            service.active_sessions(),
+            service.takeover_report(),
+            service.alerts(),
         )
 
     def _users(self, users: list[User]) -> list[pb.User]:
@@ -222,3 +226,8 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
                 for entry, licenses in self._service.trusted_keys()
             ]
         )
+
+    async def GetUsage(self, request: pb.GetUsageRequest, context: Context) -> pb.GetUsageResponse:
+        """The usage history's days, denials, busiest hour and forecast."""
+        report = await self._service.usage(request.days)
+        return usage_message(report, self._service.usage_flush_seconds)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Generic, TypeVar
 
 from officestatus.admin import admin_service_pb2 as pb
+from officestatus_server.core.alerts import Alert
 from officestatus_server.core.audit import ChainedRecord
 from officestatus_server.core.model import InstalledLicense, User
 from officestatus_server.core.names import name_key
@@ -90,12 +91,23 @@ _not_counting = _Converted[NotCounted, pb.NotCounting](
 )
 
 
+def alert_message(alert: Alert) -> pb.Alert:
+    """An alert in force."""
+    return pb.Alert(
+        kind=alert.kind, message=alert.message, since=_iso(alert.since), threshold=alert.threshold
+    )
+
+
 def status_message(
-    view: StatusView, active_sessions: int, took_over: TookOver | None = None
+    view: StatusView,
+    active_sessions: int,
+    took_over: TookOver | None = None,
+    alerts: Iterable[Alert] = (),
 ) -> pb.Status:
-    """The explained licensing state; with the takeover's section while its report is
-    unseen."""
+    """The explained licensing state, with the alerts in force; with the takeover's
+    section while its report is unseen."""
     return pb.Status(
+        alerts=[alert_message(alert) for alert in alerts],
         takeover=takeover_section(took_over),
         server_version=view.server_version,
         major_version=view.major_version,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from officestatus_server.core.model import Change, Installation, User
 from officestatus_server.core.sessions import EarlierRuns, SessionFlush
 from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover, TookOver
+from officestatus_server.core.usage import UsageHour
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ class Store(Protocol):
 
     async def save_last_logins(self, flush: LastLoginFlush) -> None:
         """Write down a batch of last logins recorded and forgotten, atomically."""
+        ...
+
+    async def save_usage(self, hours: Sequence[UsageHour], keep_since: datetime) -> None:
+        """Merge a batch of usage hours into the history (peaks by the larger, seats by
+        the batch's, counts added) and delete the hours before `keep_since`, atomically."""
+        ...
+
+    async def usage(self, since: datetime) -> list[UsageHour]:
+        """The usage history's hours from `since` on, in order."""
         ...
 
     async def audit(self, limit: int) -> list[ChainedRecord]:

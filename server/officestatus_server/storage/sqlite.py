@@ -16,9 +16,9 @@ import os
 import secrets
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosqlite
@@ -35,6 +35,7 @@ from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import EarlierRuns, Seen, SessionFlush
 from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover, TookOver
+from officestatus_server.core.usage import UsageHour
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage.base import Stored, StoredLicense
 
@@ -117,6 +118,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             release INTEGER NOT NULL,
             at TEXT NOT NULL,
             PRIMARY KEY (user_key, machine)) WITHOUT ROWID""",
+    ),
+    (
+        # The usage history (core/usage.py): one row per UTC hour, `hour` its start in
+        # POSIX seconds; `seats` NULL while there is no seat limit (the evaluation). The
+        # denied logins of each hour by reason and client release.
+        """CREATE TABLE usage_hours (
+            hour INTEGER PRIMARY KEY,
+            peak_enabled INTEGER NOT NULL,
+            peak_sessions INTEGER NOT NULL,
+            seats INTEGER,
+            granted INTEGER NOT NULL)""",
+        """CREATE TABLE usage_denials (
+            hour INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            release INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (hour, reason, release)) WITHOUT ROWID""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -597,6 +615,76 @@ class SqliteStore:
                 reason="STORAGE_WRITE_FAILED",
             ) from exc
 
+    async def save_usage(self, hours: Sequence[UsageHour], keep_since: datetime) -> None:
+        """Merge a batch of usage hours into those stored (peaks by the larger, seats by
+        the batch's, counts added) and delete the hours before `keep_since`, atomically."""
+        cutoff = int(keep_since.timestamp())
+        try:
+            async with self._transaction() as conn:
+                await conn.executemany(
+                    """INSERT INTO usage_hours (hour, peak_enabled, peak_sessions, seats, granted)
+                       VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (hour) DO UPDATE SET
+                         peak_enabled = max(peak_enabled, excluded.peak_enabled),
+                         peak_sessions = max(peak_sessions, excluded.peak_sessions),
+                         seats = excluded.seats,
+                         granted = granted + excluded.granted""",
+                    [_usage_row(h) for h in hours],
+                )
+                await conn.executemany(
+                    """INSERT INTO usage_denials (hour, reason, release, count) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (hour, reason, release) DO UPDATE SET
+                         count = count + excluded.count""",
+                    [
+                        (int(h.hour.timestamp()), reason, release, n)
+                        for h in hours
+                        for (reason, release), n in h.denials.items()
+                    ],
+                )
+                await conn.execute("DELETE FROM usage_denials WHERE hour < ?", (cutoff,))
+                await conn.execute("DELETE FROM usage_hours WHERE hour < ?", (cutoff,))
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"The database refused the usage history's batch ({exc}).",
+                reason="STORAGE_WRITE_FAILED",
+            ) from exc
+
+    async def usage(self, since: datetime) -> list[UsageHour]:
+        """The usage hours from `since` on, in order."""
+        start = int(since.timestamp())
+        try:
+            async with self._lock:
+                async with self._conn.execute(
+                    "SELECT hour, peak_enabled, peak_sessions, seats, granted FROM usage_hours "
+                    "WHERE hour >= ? ORDER BY hour",
+                    (start,),
+                ) as cur:
+                    rows = await cur.fetchall()
+                async with self._conn.execute(
+                    "SELECT hour, reason, release, count FROM usage_denials WHERE hour >= ?",
+                    (start,),
+                ) as cur:
+                    denial_rows = await cur.fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"Cannot read the usage history from {self.path.name}: {exc}.",
+                reason="STORAGE_READ_FAILED",
+            ) from exc
+        denials: dict[int, dict[tuple[str, int], int]] = {}
+        for hour, reason, release, n in denial_rows:
+            denials.setdefault(int(hour), {})[str(reason), int(release)] = int(n)
+        return [
+            UsageHour(
+                datetime.fromtimestamp(int(hour), UTC),
+                int(enabled),
+                int(sessions),
+                None if seats is None else int(seats),
+                int(granted),
+                denials.get(int(hour), {}),
+            )
+            for hour, enabled, sessions, seats, granted in rows
+        ]
+
     async def audit(self, limit: int) -> list[ChainedRecord]:
         """The newest audit records, newest first."""
         async with self._lock:
@@ -662,6 +750,10 @@ async def _set_audit_head(conn: aiosqlite.Connection, head: str, count: int) -> 
            ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
         [("audit_head", head), ("audit_count", str(count))],
     )
+
+
+def _usage_row(h: UsageHour) -> tuple[object, ...]:
+    return (int(h.hour.timestamp()), h.peak_enabled, h.peak_sessions, h.seats, h.granted)
 
 
 def _entry(at: object, action: object, subject: object, result: object) -> AuditEntry:
