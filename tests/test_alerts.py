@@ -63,7 +63,18 @@ async def test_seat_thresholds_warn_once_per_crossing_and_show_in_status_and_met
         await admin.status()
         assert warnings(caplog) == [SEAT_90]
 
-        await admin.enable_users(["u10"])
+        # The admin who enables the user reads the alerts then in force.
+        code, out, _ = await admin_cli(metered, "user", "enable", "u10")
+        assert code == 0
+        lines = out.splitlines()
+        assert lines[:2] == [
+            "Enabled 1 user: u10.",
+            "10 of 10 seats in use; support until 2027-11-01",
+        ]
+        assert [line.split(" (since ")[0] for line in lines[2:]] == [
+            f"ALERT: {SEAT_100.replace('100% seat', '90% seat')}",
+            f"ALERT: {SEAT_100}",
+        ]
         assert warnings(caplog) == [SEAT_90, SEAT_100]
 
         code, out, _ = await admin_cli(metered, "status")

@@ -69,6 +69,7 @@ from officestatus_server.core.usage import (
     UsageRecorder,
     UsageReport,
     merge_hours,
+    next_flush_in,
     report,
     report_start,
 )
@@ -389,7 +390,7 @@ class LicenseService:
 
     async def _keep_usage(self) -> None:
         while True:
-            await asyncio.sleep(self.usage_flush_seconds)
+            await asyncio.sleep(next_flush_in(self._clock(), self.usage_flush_seconds))
             await self.flush_usage()
 
     async def flush_usage(self) -> None:
