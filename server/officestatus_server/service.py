@@ -69,6 +69,7 @@ from officestatus_server.core.usage import (
     UsageRecorder,
     UsageReport,
     merge_hours,
+    next_flush_in,
     report,
     report_start,
 )
@@ -85,6 +86,9 @@ from officestatus_server.errors import (
 from officestatus_server.storage.base import Store, StoredLicense
 
 log = logging.getLogger("officestatus.service")
+# Every login and heartbeat answer: refusals at info, grants at debug. Each call site
+# asks isEnabledFor first, so with the level above them a login builds no record.
+login_log = logging.getLogger("officestatus.logins")
 # The seat and evaluation alerts: one warning when one comes into force.
 alert_log = logging.getLogger("officestatus.alerts")
 # Threads that verify the installed licenses' signatures at start.
@@ -117,6 +121,36 @@ def _session_release(release: int | None) -> Release:
     if release is None:
         return Release.V5
     return Release(min(max(release, Release.V5), NEWEST_RELEASE))
+
+
+# The longest user name a log line shows.
+_LOGGED_NAME = 128
+
+
+def _log_answer(
+    call: str, decision: Decision, user_name: str, release: Release, machine: str
+) -> None:
+    """One line for a login's or heartbeat's answer: refused at info (with the reason),
+    granted at debug."""
+    # Clipped as the sessions listing clips them: a client's name for itself or a refused
+    # name can be long or hold control characters.
+    fields = {
+        "user": clip(decision.user_name or user_name, _LOGGED_NAME),
+        "release": f"{int(release)}.x",
+        "reason": "" if decision.granted else decision.reason.name,
+        "machine": clip(machine, MAX_MACHINE_NAME),
+    }
+    said = f"{call} granted" if decision.granted else f"{call} refused ({fields['reason']})"
+    login_log.log(
+        logging.DEBUG if decision.granted else logging.INFO,
+        "%s: user %r, %s client, machine %r: %s",
+        said,
+        fields["user"],
+        fields["release"],
+        fields["machine"],
+        decision.message,
+        extra=fields,
+    )
 
 
 _P = ParamSpec("_P")
@@ -359,7 +393,7 @@ class LicenseService:
 
     async def _keep_usage(self) -> None:
         while True:
-            await asyncio.sleep(self.usage_flush_seconds)
+            await asyncio.sleep(next_flush_in(self._clock(), self.usage_flush_seconds))
             await self.flush_usage()
 
     async def flush_usage(self) -> None:
@@ -504,7 +538,11 @@ class LicenseService:
         decision = decide_login(self.registry, user_name, now)
         self.tally.count(decision.reason, release)
         if not decision.granted:
+            if login_log.isEnabledFor(logging.INFO):
+                _log_answer("login", decision, user_name, release, machine)
             return LoginOutcome(decision, now)
+        if login_log.isEnabledFor(logging.DEBUG):
+            _log_answer("login", decision, user_name, release, machine)
         key = name_key(decision.user_name)
         machine = clip(machine, MAX_MACHINE_NAME)
         version = clip(version, MAX_CLIENT_VERSION)
@@ -530,6 +568,9 @@ class LicenseService:
         decision = answer(Rule.USER_REMOVED) if user is None else standing(self.registry, user, now)
         if not decision.granted:
             self.sessions.close(session_id)
+            if login_log.isEnabledFor(logging.INFO):
+                name = user.name if user is not None else session.user_key
+                _log_answer("heartbeat", decision, name, release, session.seen.machine)
         return decision, release
 
     def _session_ended(self, session_id: str) -> Decision:
