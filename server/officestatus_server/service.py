@@ -158,6 +158,9 @@ _T = TypeVar("_T")
 _AdminMethod = Callable[Concatenate["LicenseService", _P], Coroutine[Any, Any, _T]]
 
 
+# What the audit record of a change made on the status page says of where it was made.
+BROWSER = "made in the browser, on the status page"
+
 # Every kind of admin change `admin_change` counts: the metrics list each one from the start.
 ADMIN_CHANGE_KINDS: list[str] = []
 
@@ -646,14 +649,15 @@ class LicenseService:
 
     # --- admin ----------------------------------------------------------------------------
 
-    async def _change(self, plan: Callable[[Registry, datetime], Change]) -> Change:
+    async def _change(self, plan: Callable[[Registry, datetime], Change], via: str = "") -> Change:
         """Plan, commit and apply one change: the check and the write are one unit.
+        `via` (e.g. `BROWSER`) is added to its audit record's result.
 
         The unit runs in a task of its own that the caller's cancellation (a client that
         times out or hangs up) cannot stop halfway: a change on disk but not in memory
         would be undone by the next change planned on the stale memory.
         """
-        unit = asyncio.get_running_loop().create_task(self._plan_commit_apply(plan))
+        unit = asyncio.get_running_loop().create_task(self._plan_commit_apply(plan, via))
         self._tasks.add(unit)
         unit.add_done_callback(self._tasks.discard)
         try:
@@ -664,10 +668,16 @@ class LicenseService:
             unit.add_done_callback(self._finished)
             raise
 
-    async def _plan_commit_apply(self, plan: Callable[[Registry, datetime], Change]) -> Change:
+    async def _plan_commit_apply(
+        self, plan: Callable[[Registry, datetime], Change], via: str
+    ) -> Change:
         async with self._lock:
             now = self._now()
             change = replace(plan(self.registry, now), clock_high_water=self._high_water)
+            if via and change.audit is not None:
+                change = replace(
+                    change, audit=replace(change.audit, result=f"{change.audit.result} ({via})")
+                )
             await self._store.commit(change)
             self._registry = self.registry.apply(change)
             if self.usage_flush_seconds > 0:
@@ -680,8 +690,8 @@ class LicenseService:
         return change
 
     @admin_change("license.install")
-    async def install_license(self, key_text: str) -> InstalledLicense:
-        """Verify and install a license key."""
+    async def install_license(self, key_text: str, via: str = "") -> InstalledLicense:
+        """Verify and install a license key (`via`: where the change was made, audited)."""
         try:
             try:
                 key, compact = read_any_key(key_text, self._trust)
@@ -690,7 +700,9 @@ class LicenseService:
                 if exc.reason != "KEY_UNKNOWN_SIGNER" or not await self.reload_trust():
                     raise
                 key, compact = read_any_key(key_text, self._trust)
-            change = await self._change(lambda r, now: plans.plan_install(r, key, compact, now))
+            change = await self._change(
+                lambda r, now: plans.plan_install(r, key, compact, now), via
+            )
         except LicenseServerError as exc:
             log.warning("license install refused: %s (%s)", exc.message, exc.reason)
             raise
@@ -717,15 +729,15 @@ class LicenseService:
         return self._touched(change)
 
     @admin_change("users.enable")
-    async def enable_users(self, names: list[str]) -> list[User]:
-        """Enable users: all or none, seats permitting."""
-        change = await self._change(lambda r, now: plans.plan_enable(r, names, now))
+    async def enable_users(self, names: list[str], via: str = "") -> list[User]:
+        """Enable users: all or none, seats permitting (`via`: where, audited)."""
+        change = await self._change(lambda r, now: plans.plan_enable(r, names, now), via)
         return self._touched(change)
 
     @admin_change("users.disable")
-    async def disable_users(self, names: list[str]) -> list[User]:
-        """Disable users: their seats are free at once."""
-        change = await self._change(lambda r, now: plans.plan_disable(r, names, now))
+    async def disable_users(self, names: list[str], via: str = "") -> list[User]:
+        """Disable users: their seats are free at once (`via`: where, audited)."""
+        change = await self._change(lambda r, now: plans.plan_disable(r, names, now), via)
         return self._touched(change)
 
     @admin_change("users.import")

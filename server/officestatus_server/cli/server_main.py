@@ -93,6 +93,8 @@ def _admin_line(app: ServerApp) -> list[str]:
     if app.http is not None and config.http_listen is not None:
         host = config.http_listen.rsplit(":", 1)[0]
         lines.append(f"metrics: {app.http.scheme}://{host}:{app.http.port}/metrics")
+        page = f"{app.http.scheme}://{host}:{app.http.port}/"
+        lines.append(f"status page: {page} (sign in with the admin token)")
     return lines
 
 
