@@ -131,3 +131,47 @@ def test_the_overhead_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
     assert "metrics and history on cost" in done.stdout
     assert results["pids"]
     assert [pid for pid in results["pids"] if _ours(pid)] == []
+
+
+def test_the_instruction_count_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    report = tmp_path / "instructions.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench.py"),
+            "--overhead",
+            "--instructions",
+            "--smoke",
+            "--json",
+            str(report),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(report.read_text())
+    assert results["error"] is None
+    # The same option sets as --overhead's sides.
+    assert "--http-listen" in results["settings"]["on"]
+    assert "--http-listen" not in results["settings"]["off"]
+    (row,) = results["rows"]
+    assert row["id"] == "login-6.x"
+    assert row["calls"] == 60
+    # "off" ran twice, each on a server of its own: the counts repeat closely.
+    assert len(row["off_runs"]) == 2
+    assert len(row["on_runs"]) == 1
+    low, high = sorted(row["off_runs"])
+    assert low > 0
+    assert high / low < 1.10, row["off_runs"]
+    # The "on" server was scraped once every 20 counted logins.
+    assert row["on_scrapes"] == [3]
+    assert row["ratio"] == row["on"] / row["off"] > 0
+    assert isinstance(results["met"], bool)
+    assert "instructions per login" in done.stdout
+    assert "a Prometheus scraping every 15 s" in done.stdout
+    assert results["verdict"] in done.stdout
+    assert results["pids"]
+    assert [pid for pid in results["pids"] if _ours(pid)] == []
