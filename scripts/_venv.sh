@@ -33,3 +33,23 @@ ensure_node_modules() {
     echo "$want" > "$stamp"
   fi
 }
+
+# The real-browser tests' Chromium and ChromeDriver (Debian's chromium and chromium-driver,
+# one source, so always the same version), installed with apt-get when missing. Without
+# root and without them, this stops with what to run: the browser tests are never skipped.
+CHROMIUM="/usr/bin/chromium"
+CHROMEDRIVER="/usr/bin/chromedriver"
+ensure_chromium() {
+  if [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ]; then
+    return
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
+    echo "error: the status page's browser tests need Chromium and ChromeDriver" \
+      "($CHROMIUM, $CHROMEDRIVER), and only root can install them here:" >&2
+    echo "  sudo apt-get install chromium chromium-driver" >&2
+    exit 1
+  fi
+  echo "== installing chromium and chromium-driver (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -47,3 +48,13 @@ async def admin(server: RunningServer) -> AsyncIterator[AdminClient]:
     """The typed admin client, with the server's admin token."""
     async with AdminClient(server.address, server.token) as client:
         yield client
+
+
+@pytest.fixture
+async def metered(tmp_path: Path, vendor: Vendor, clock: FakeClock) -> AsyncIterator[RunningServer]:
+    """A running server with the HTTP listener (/metrics) on a free port."""
+    running = RunningServer(tmp_path / "data", vendor, clock)
+    running.config = dataclasses.replace(running.config, http_listen="127.0.0.1:0")
+    await running.start()
+    yield running
+    await running.stop()

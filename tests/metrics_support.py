@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import RunningServer
+
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
@@ -51,3 +53,10 @@ async def scrape(url: str, tls: ssl.SSLContext | None = None) -> Scraped:
         assert response.status == 200, await response.text()
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         return parse(await response.text())
+
+
+def metrics_url(server: RunningServer) -> str:
+    """The /metrics address of an in-process server started with an HTTP listener."""
+    assert server.app is not None
+    assert server.app.http is not None
+    return f"http://127.0.0.1:{server.app.http.port}/metrics"

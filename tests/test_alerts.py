@@ -1,36 +1,26 @@
 """Seat and evaluation alerts on a real server (in this process, real gRPC, real SQLite):
 crossing 90% and 100% of the seats warns once each in the log, logins never warn, a drop
 below clears the alert and a new crossing warns again; `officestatus-admin status` and the
-metrics show the alerts in force; the evaluation's last 7 days warn too."""
+metrics show the alerts in force; the evaluation's last 7 days warn too. And the log of a
+real server process, with thresholds of its own."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from officestatus_client import AdminClient, SeatClient
-from tests.metrics_support import scrape
+from tests.metrics_support import metrics_url, scrape
+from tests.process import start_server_process
 from tests.support import FakeClock, RunningServer, Vendor, admin_cli
 
 ALERTS = "officestatus.alerts"
 SEAT_90 = "9 of 10 seats in use (90%), the 90% seat alert: install a license or disable users"
 SEAT_100 = "10 of 10 seats in use (100%), the 100% seat alert: install a license or disable users"
-
-
-@pytest.fixture
-async def metered(tmp_path: Path, vendor: Vendor, clock: FakeClock) -> AsyncIterator[RunningServer]:
-    """A running server with the HTTP listener on a free port."""
-    running = RunningServer(tmp_path / "data", vendor, clock)
-    running.config = dataclasses.replace(running.config, http_listen="127.0.0.1:0")
-    await running.start()
-    yield running
-    await running.stop()
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -42,9 +32,7 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 async def alert_gauges(server: RunningServer) -> dict[str, float]:
     """officestatus_alert_active by kind, scraped over HTTP."""
-    assert server.app is not None
-    assert server.app.http is not None
-    found = await scrape(f"http://127.0.0.1:{server.app.http.port}/metrics")
+    found = await scrape(metrics_url(server))
     assert found.types["officestatus_alert_active"] == "gauge"
     return {
         dict(labels)["kind"]: value
@@ -75,7 +63,18 @@ async def test_seat_thresholds_warn_once_per_crossing_and_show_in_status_and_met
         await admin.status()
         assert warnings(caplog) == [SEAT_90]
 
-        await admin.enable_users(["u10"])
+        # The admin who enables the user reads the alerts then in force.
+        code, out, _ = await admin_cli(metered, "user", "enable", "u10")
+        assert code == 0
+        lines = out.splitlines()
+        assert lines[:2] == [
+            "Enabled 1 user: u10.",
+            "10 of 10 seats in use; support until 2027-11-01",
+        ]
+        assert [line.split(" (since ")[0] for line in lines[2:]] == [
+            f"ALERT: {SEAT_100.replace('100% seat', '90% seat')}",
+            f"ALERT: {SEAT_100}",
+        ]
         assert warnings(caplog) == [SEAT_90, SEAT_100]
 
         code, out, _ = await admin_cli(metered, "status")
@@ -136,3 +135,39 @@ async def test_the_evaluations_last_7_days_warn_once(
         code, out, _ = await admin_cli(metered, "status")
         assert code == 0
         assert "ALERT: the evaluation ends in 6 days (2026-12-02): install a license" in out
+
+
+async def test_a_server_process_warns_in_its_log_once_per_crossing(
+    tmp_path: Path, vendor: Vendor
+) -> None:
+    data = tmp_path / "data"
+    pub = vendor.write_public_key(tmp_path)
+    server = await start_server_process(
+        data, "--vendor-key", str(pub), "--seat-alert-percent", "50,150"
+    )
+    try:
+        token = (data / "admin-token").read_text(encoding="utf-8").strip()
+        async with AdminClient(server.address, token) as admin, SeatClient(server.address) as seat:
+            await admin.install_license(vendor.issue(2))
+            second, _ = await admin.install_license(vendor.issue(2))
+            await admin.add_users(["alice", "bob", "carol"])
+            await admin.enable_users(["alice", "bob"])  # 2 of 4: 50%
+            for _ in range(3):
+                assert (await seat.login("alice", machine_name="PC-1")).granted
+            await admin.disable_users(["bob"])  # 25%: cleared
+            await admin.enable_users(["bob", "carol"])  # 75%: 50% crossed again
+            await admin.remove_license(second.license_id, force=True)  # 3 for 2 seats: 150%
+            status = await admin.status()
+    finally:
+        code, out = await server.stop()
+    assert code == 0, out
+    assert [a.kind for a in status.alerts] == ["seats_50", "seats_150"]
+    warned = [line.split(" WARNING ", 1)[1] for line in out.splitlines() if " WARNING " in line]
+    act = "install a license or disable users"
+    assert warned == [
+        f"officestatus.alerts: 2 of 4 seats in use (50%), the 50% seat alert: {act}",
+        f"officestatus.alerts: 3 of 4 seats in use (75%), the 50% seat alert: {act}",
+        "officestatus.alerts: 3 users enabled for 2 seats (150%), 1 over capacity, the 150% "
+        f"seat alert: {act}",
+    ]
+    assert "INFO officestatus.alerts: alert seats_50 cleared" in out

@@ -21,6 +21,7 @@ from officestatus_server.core.usage import (
     forecast,
     hour_of,
     merge_hours,
+    next_flush_in,
 )
 from officestatus_server.core.versions import Release
 
@@ -31,6 +32,22 @@ TODAY = date(2027, 1, 31)
 def test_an_hour_is_its_utc_start() -> None:
     local = datetime(2026, 11, 2, 10, 59, 59, tzinfo=UTC).astimezone()
     assert hour_of(local) == datetime(2026, 11, 2, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "every", "wait"),
+    [
+        (NINE, 60, 60),
+        # Flushed just before ten, so nine's logins stay nine's.
+        (NINE + timedelta(minutes=59, seconds=30), 60, 29.75),
+        (NINE + timedelta(minutes=59, seconds=59.75), 60, 60),
+        (NINE + timedelta(minutes=59, seconds=59.9), 3600, 3599.85),
+    ],
+)
+def test_a_flush_runs_every_interval_and_just_before_each_hour_ends(
+    now: datetime, every: float, wait: float
+) -> None:
+    assert next_flush_in(now, every) == pytest.approx(wait)
 
 
 def test_the_recorder_keeps_each_hours_peaks_last_seats_and_logins() -> None:

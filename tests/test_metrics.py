@@ -5,34 +5,15 @@ over HTTP parsed with prometheus-client's own parser."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import grpc
 import pytest
 
 from officestatus_client import AdminClient, NotFoundError
 from tests.legacy import CLIENT_VERSION, LegacyClient
-from tests.metrics_support import scrape
-from tests.support import START, FakeClock, RunningServer, Vendor
-
-
-@pytest.fixture
-async def metered(tmp_path: Path, vendor: Vendor, clock: FakeClock) -> AsyncIterator[RunningServer]:
-    """A running server with the HTTP listener on a free port."""
-    running = RunningServer(tmp_path / "data", vendor, clock)
-    running.config = dataclasses.replace(running.config, http_listen="127.0.0.1:0")
-    await running.start()
-    yield running
-    await running.stop()
-
-
-def metrics_url(server: RunningServer) -> str:
-    assert server.app is not None
-    assert server.app.http is not None
-    return f"http://127.0.0.1:{server.app.http.port}/metrics"
+from tests.metrics_support import metrics_url, scrape
+from tests.support import START, RunningServer, Vendor
 
 
 async def _login(channel: grpc.aio.Channel, release: str, user: str) -> bool:

@@ -133,6 +133,26 @@ async def test_the_first_start_takes_over_and_old_clients_log_in_as_before(
     assert _digest(database) == before
 
 
+async def test_a_licsrv_db_in_the_data_directory_itself_is_taken_over(upgrade: Upgrade) -> None:
+    # The old server's data directory given as the 6.x one: its licsrv.db is the old
+    # installation, not the trace of a 6.x database that went missing.
+    database = _installation(5, upgrade).write(upgrade.data_dir)
+    before = _digest(database)
+    command = [
+        SERVER_COMMAND,
+        "--data-dir",
+        str(upgrade.data_dir),
+        "--legacy-data-dir",
+        str(upgrade.old_dir),
+    ]
+    process, listening = await start_listening(*command, timeout=30, whole_banner=True)
+    try:
+        assert "took over: took over the 5.x installation" in listening.banner
+    finally:
+        assert await terminate(process)
+    assert _digest(database) == before
+
+
 async def test_a_5x_session_keeps_heartbeating_across_the_upgrade(upgrade: Upgrade) -> None:
     old = _installation(5, upgrade)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")

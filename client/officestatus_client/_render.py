@@ -208,8 +208,7 @@ def status_text(status: Status) -> str:
     if status.clock_warning:
         lines[1:1] = [f"WARNING: {status.clock_warning}", ""]
     if status.alerts:
-        alerts = [f"ALERT: {a.message} (since {when(a.since)})" for a in status.alerts]
-        lines[1:1] = [*alerts, ""]
+        lines[1:1] = [*_alert_lines(status), ""]
     if status.counting:
         lines.append("Seats, per license that counts:")
         rows = [(c.license_id, c.kind, str(c.seats)) for c in status.counting]
@@ -289,21 +288,31 @@ def _evaluation_text(status: Status) -> str:
     return f"over since {when(status.evaluation_ends_at)}"
 
 
+def _alert_lines(status: Status) -> list[str]:
+    """The seat and evaluation alerts in force, one line each."""
+    return [f"ALERT: {a.message} (since {when(a.since)})" for a in status.alerts]
+
+
+def _summary(status: Status) -> str:
+    """The summary after a change, and the alerts then in force."""
+    return "\n".join([status.summary, *_alert_lines(status)])
+
+
 def users_changed_text(verb: str, users: Sequence[User], status: Status) -> str:
-    """A sentence about the users a change touched, then the new summary."""
+    """A sentence about the users a change touched, then the new summary and alerts."""
     names = ", ".join(u.name for u in users) or "nobody"
-    return f"{verb} {_count(len(users), 'user')}: {names}.\n{status.summary}"
+    return f"{verb} {_count(len(users), 'user')}: {names}.\n{_summary(status)}"
 
 
 def license_changed_text(verb: str, lic: License, status: Status) -> str:
-    """A sentence about an installed or removed license, then the new summary."""
+    """A sentence about an installed or removed license, then the new summary and alerts."""
     seats = _count(lic.seats, "seat")
     line = (
         f"{verb} license {lic.license_id} ({lic.kind}, {seats}, major version {lic.major_version})."
     )
     if not lic.counts and lic.not_counting_reason and verb == "Installed":
         line += f"\nIts seats do not count here: {lic.not_counting_reason}"
-    return f"{line}\n{status.summary}"
+    return f"{line}\n{_summary(status)}"
 
 
 def login_text(result: LoginResult) -> str:

@@ -266,10 +266,12 @@ class ServerApp:
         return self.port
 
     async def _start_http(self, address: str) -> None:
-        """The HTTP listener with /metrics, in this event loop."""
+        """The HTTP listener with /metrics and the status page, in this event loop."""
         # Imported only when configured: a server without it starts without aiohttp.
         from officestatus_server.http.listener import HttpListener, tls_context
         from officestatus_server.http.metrics import MetricsPage, registry_for
+        from officestatus_server.http.pages import status_site
+        from officestatus_server.http.web import Site
 
         config = self.config
         tls = None
@@ -277,6 +279,9 @@ class ServerApp:
             tls = tls_context(config.tls_cert, config.tls_key, config.tls_client_ca)
         http = HttpListener(tls)
         http.add_routes(MetricsPage(registry_for(self.service, self.times)).routes())
+        # The status page, signed in with the admin token.
+        site = status_site(Site(self.service, self.token, secure=tls is not None))
+        http.add_routes(site.routes())
         self.http = http
         await http.start(address)
 

@@ -31,6 +31,7 @@ from officestatus_server.core.alerts import (
 from officestatus_server.core.sessions import DEFAULT_MAX_PER_USER, DEFAULT_MAX_TOTAL
 from officestatus_server.core.signed_in import DEFAULT_MAX_LAST_LOGINS
 from officestatus_server.errors import InvalidInput
+from officestatus_server.logs import LOG_FORMATS, LOG_LEVELS
 
 CONFIG_ENV = "OFFICESTATUS_CONFIG"
 CONFIG_FILE_NAME = "officestatus.toml"
@@ -416,6 +417,23 @@ SETTINGS: tuple[Setting, ...] = (
         r"%%PROGRAMDATA%%\OfficeStatus\Server)",
         metavar="DIR",
     ),
+    Setting(
+        "log_format",
+        "OFFICESTATUS_LOG_FORMAT",
+        "text",
+        _choice(*LOG_FORMATS),
+        "the log on stderr, one line per event: text, or json (one JSON object a line)",
+        metavar="|".join(LOG_FORMATS),
+    ),
+    Setting(
+        "log_level",
+        "OFFICESTATUS_LOG_LEVEL",
+        "info",
+        _choice(*LOG_LEVELS),
+        "the least severe events logged: debug (also every granted login), info (also "
+        "every refused login), warning or error",
+        metavar="|".join(LOG_LEVELS),
+    ),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -462,6 +480,9 @@ class ServerConfig:
     upgrade_from: Path | None = None
     no_upgrade: bool = False
     legacy_data_dir: Path = field(default_factory=legacy_default_dir)
+    # The log on stderr: "text" or "json" lines, and the least severe level logged.
+    log_format: str = "text"
+    log_level: str = "info"
     # Not settings: how long a stop waits for calls in progress; whether `listen` and the
     # heartbeat were set (when not, a server that took over an older one keeps the old
     # server's).

@@ -25,6 +25,7 @@ import filelock
 
 from officestatus_server.errors import PreconditionFailed
 from officestatus_server.storage.sqlite import RESTORE_HINT
+from officestatus_server.takeover.read import DATABASE as LEGACY_DATABASE
 
 LOCK_FILE_NAME = "officestatus-server.lock"
 RUN_FILE_NAME = "officestatus-server.run"
@@ -51,7 +52,9 @@ def traces(data_dir: Path, database: Path, token: Path) -> Traces:
         found += sorted(
             p
             for p in data_dir.iterdir()
-            if p not in names and ("backup" in p.name.lower() or p.suffix in {".bak", ".db"})
+            if p not in names
+            and p.name != LEGACY_DATABASE
+            and ("backup" in p.name.lower() or p.suffix in {".bak", ".db"})
         )
     return Traces(database, tuple(found))
 

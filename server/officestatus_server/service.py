@@ -69,6 +69,7 @@ from officestatus_server.core.usage import (
     UsageRecorder,
     UsageReport,
     merge_hours,
+    next_flush_in,
     report,
     report_start,
 )
@@ -85,6 +86,9 @@ from officestatus_server.errors import (
 from officestatus_server.storage.base import Store, StoredLicense
 
 log = logging.getLogger("officestatus.service")
+# Every login and heartbeat answer: refusals at info, grants at debug. Each call site
+# asks isEnabledFor first, so with the level above them a login builds no record.
+login_log = logging.getLogger("officestatus.logins")
 # The seat and evaluation alerts: one warning when one comes into force.
 alert_log = logging.getLogger("officestatus.alerts")
 # Threads that verify the installed licenses' signatures at start.
@@ -119,10 +123,43 @@ def _session_release(release: int | None) -> Release:
     return Release(min(max(release, Release.V5), NEWEST_RELEASE))
 
 
+# The longest user name a log line shows.
+_LOGGED_NAME = 128
+
+
+def _log_answer(
+    call: str, decision: Decision, user_name: str, release: Release, machine: str
+) -> None:
+    """One line for a login's or heartbeat's answer: refused at info (with the reason),
+    granted at debug."""
+    # Clipped as the sessions listing clips them: a client's name for itself or a refused
+    # name can be long or hold control characters.
+    fields = {
+        "user": clip(decision.user_name or user_name, _LOGGED_NAME),
+        "release": f"{int(release)}.x",
+        "reason": "" if decision.granted else decision.reason.name,
+        "machine": clip(machine, MAX_MACHINE_NAME),
+    }
+    said = f"{call} granted" if decision.granted else f"{call} refused ({fields['reason']})"
+    login_log.log(
+        logging.DEBUG if decision.granted else logging.INFO,
+        "%s: user %r, %s client, machine %r: %s",
+        said,
+        fields["user"],
+        fields["release"],
+        fields["machine"],
+        decision.message,
+        extra=fields,
+    )
+
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _AdminMethod = Callable[Concatenate["LicenseService", _P], Coroutine[Any, Any, _T]]
 
+
+# What the audit record of a change made on the status page says of where it was made.
+BROWSER = "made in the browser, on the status page"
 
 # Every kind of admin change `admin_change` counts: the metrics list each one from the start.
 ADMIN_CHANGE_KINDS: list[str] = []
@@ -356,7 +393,7 @@ class LicenseService:
 
     async def _keep_usage(self) -> None:
         while True:
-            await asyncio.sleep(self.usage_flush_seconds)
+            await asyncio.sleep(next_flush_in(self._clock(), self.usage_flush_seconds))
             await self.flush_usage()
 
     async def flush_usage(self) -> None:
@@ -501,7 +538,11 @@ class LicenseService:
         decision = decide_login(self.registry, user_name, now)
         self.tally.count(decision.reason, release)
         if not decision.granted:
+            if login_log.isEnabledFor(logging.INFO):
+                _log_answer("login", decision, user_name, release, machine)
             return LoginOutcome(decision, now)
+        if login_log.isEnabledFor(logging.DEBUG):
+            _log_answer("login", decision, user_name, release, machine)
         key = name_key(decision.user_name)
         machine = clip(machine, MAX_MACHINE_NAME)
         version = clip(version, MAX_CLIENT_VERSION)
@@ -527,6 +568,9 @@ class LicenseService:
         decision = answer(Rule.USER_REMOVED) if user is None else standing(self.registry, user, now)
         if not decision.granted:
             self.sessions.close(session_id)
+            if login_log.isEnabledFor(logging.INFO):
+                name = user.name if user is not None else session.user_key
+                _log_answer("heartbeat", decision, name, release, session.seen.machine)
         return decision, release
 
     def _session_ended(self, session_id: str) -> Decision:
@@ -605,14 +649,15 @@ class LicenseService:
 
     # --- admin ----------------------------------------------------------------------------
 
-    async def _change(self, plan: Callable[[Registry, datetime], Change]) -> Change:
+    async def _change(self, plan: Callable[[Registry, datetime], Change], via: str = "") -> Change:
         """Plan, commit and apply one change: the check and the write are one unit.
+        `via` (e.g. `BROWSER`) is added to its audit record's result.
 
         The unit runs in a task of its own that the caller's cancellation (a client that
         times out or hangs up) cannot stop halfway: a change on disk but not in memory
         would be undone by the next change planned on the stale memory.
         """
-        unit = asyncio.get_running_loop().create_task(self._plan_commit_apply(plan))
+        unit = asyncio.get_running_loop().create_task(self._plan_commit_apply(plan, via))
         self._tasks.add(unit)
         unit.add_done_callback(self._tasks.discard)
         try:
@@ -623,10 +668,16 @@ class LicenseService:
             unit.add_done_callback(self._finished)
             raise
 
-    async def _plan_commit_apply(self, plan: Callable[[Registry, datetime], Change]) -> Change:
+    async def _plan_commit_apply(
+        self, plan: Callable[[Registry, datetime], Change], via: str
+    ) -> Change:
         async with self._lock:
             now = self._now()
             change = replace(plan(self.registry, now), clock_high_water=self._high_water)
+            if via and change.audit is not None:
+                change = replace(
+                    change, audit=replace(change.audit, result=f"{change.audit.result} ({via})")
+                )
             await self._store.commit(change)
             self._registry = self.registry.apply(change)
             if self.usage_flush_seconds > 0:
@@ -639,8 +690,8 @@ class LicenseService:
         return change
 
     @admin_change("license.install")
-    async def install_license(self, key_text: str) -> InstalledLicense:
-        """Verify and install a license key."""
+    async def install_license(self, key_text: str, via: str = "") -> InstalledLicense:
+        """Verify and install a license key (`via`: where the change was made, audited)."""
         try:
             try:
                 key, compact = read_any_key(key_text, self._trust)
@@ -649,7 +700,9 @@ class LicenseService:
                 if exc.reason != "KEY_UNKNOWN_SIGNER" or not await self.reload_trust():
                     raise
                 key, compact = read_any_key(key_text, self._trust)
-            change = await self._change(lambda r, now: plans.plan_install(r, key, compact, now))
+            change = await self._change(
+                lambda r, now: plans.plan_install(r, key, compact, now), via
+            )
         except LicenseServerError as exc:
             log.warning("license install refused: %s (%s)", exc.message, exc.reason)
             raise
@@ -676,15 +729,15 @@ class LicenseService:
         return self._touched(change)
 
     @admin_change("users.enable")
-    async def enable_users(self, names: list[str]) -> list[User]:
-        """Enable users: all or none, seats permitting."""
-        change = await self._change(lambda r, now: plans.plan_enable(r, names, now))
+    async def enable_users(self, names: list[str], via: str = "") -> list[User]:
+        """Enable users: all or none, seats permitting (`via`: where, audited)."""
+        change = await self._change(lambda r, now: plans.plan_enable(r, names, now), via)
         return self._touched(change)
 
     @admin_change("users.disable")
-    async def disable_users(self, names: list[str]) -> list[User]:
-        """Disable users: their seats are free at once."""
-        change = await self._change(lambda r, now: plans.plan_disable(r, names, now))
+    async def disable_users(self, names: list[str], via: str = "") -> list[User]:
+        """Disable users: their seats are free at once (`via`: where, audited)."""
+        change = await self._change(lambda r, now: plans.plan_disable(r, names, now), via)
         return self._touched(change)
 
     @admin_change("users.import")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from pathlib import Path
 
-from officestatus_server import __version__
+from officestatus_server import __version__, logs
 from officestatus_server.app import ServerApp, protobuf_backend
 from officestatus_server.config import CONFIG_ENV, CONFIG_FILE_NAME, SETTINGS, Loaded, load
 from officestatus_server.errors import LicenseServerError
@@ -94,6 +93,8 @@ def _admin_line(app: ServerApp) -> list[str]:
     if app.http is not None and config.http_listen is not None:
         host = config.http_listen.rsplit(":", 1)[0]
         lines.append(f"metrics: {app.http.scheme}://{host}:{app.http.port}/metrics")
+        page = f"{app.http.scheme}://{host}:{app.http.port}/"
+        lines.append(f"status page: {page} (sign in with the admin token)")
     return lines
 
 
@@ -143,10 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.print_config:
             print(print_config(loaded))
             return 0
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        app = ServerApp(loaded.config)
+        config = loaded.config
+        logs.configure(config.log_format, config.log_level)
+        app = ServerApp(config)
         if args.dry_run:
             return _dry_run(app)
         asyncio.run(app.run_until_signal(_ready))

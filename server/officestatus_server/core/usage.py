@@ -37,6 +37,20 @@ def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+# The logins a flush takes go into the hour it runs in, so one flush runs this long
+# before each hour ends: the hour keeps its own logins (all but this last moment's).
+HOUR_END_MARGIN = timedelta(seconds=0.25)
+
+
+def next_flush_in(now: datetime, every: float) -> float:
+    """Seconds from `now` to the next flush: `every` seconds, or sooner to flush just
+    before the hour ends."""
+    hour_end = hour_of(now) + timedelta(hours=1) - HOUR_END_MARGIN
+    if hour_end <= now:
+        hour_end += timedelta(hours=1)
+    return min(every, (hour_end - now).total_seconds())
+
+
 @dataclass(frozen=True)
 class UsageHour:
     """One UTC hour of the history."""
