@@ -33,7 +33,7 @@ class Stroke(Enum):
 
     SOLID = ("", "circle", 2.0)
     DASHED = ("8 4", "square", 2.0)
-    DOTTED = ("2 3", "", 3.0)
+    DOTTED = ("2 3", "tick", 3.0)
 
     @property
     def dashes(self) -> str:
@@ -42,7 +42,7 @@ class Stroke(Enum):
 
     @property
     def marker(self) -> str:
-        """The mark at each point: "circle", "square" or none."""
+        """The mark at each point: "circle", "square" or "tick" (a short level bar)."""
         return self.value[1]
 
     @property
@@ -102,6 +102,11 @@ def _marker(kind: str, x: float, y: float) -> str:
         return (
             f'<rect x="{_num(x - 3)}" y="{_num(y - 3)}" width="6" height="6" '
             'fill="none" stroke="currentColor" stroke-width="1.5"/>'
+        )
+    if kind == "tick":
+        return (
+            f'<line x1="{_num(x - 5)}" y1="{_num(y)}" x2="{_num(x + 5)}" y2="{_num(y)}" '
+            'stroke="currentColor" stroke-width="3"/>'
         )
     return ""
 

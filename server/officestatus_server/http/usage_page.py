@@ -10,6 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from aiohttp import web
+from markupsafe import Markup
+
 from officestatus_server.core.usage import (
     REPORT_DAYS,
     UsageDay,
@@ -19,6 +22,8 @@ from officestatus_server.core.usage import (
     report_start,
 )
 from officestatus_server.http.charts import Line, Stroke, bar_chart, line_chart
+from officestatus_server.http.web import Session, Site
+from officestatus_server.service import LicenseService
 
 # The days the page shows, today (UTC) included.
 DAYS = REPORT_DAYS
@@ -137,7 +142,7 @@ def peaks_chart(view: UsageView) -> str:
     description = (
         f"Daily peaks from {view.first} to {view.last} (UTC), {view.days_with_data} days "
         "with data: enabled users (solid line, dots), live sessions (dashed line, squares) "
-        "and seats (dotted line)."
+        "and seats (dotted line, short bars)."
     )
     if unlimited:
         description += " Days of the evaluation have no seat limit and no seats line."
@@ -194,3 +199,42 @@ def usage_csv(view: UsageView) -> str:
             cells += [row.denials.get(reason, 0) for reason in view.reason_columns]
         writer.writerow(cells)
     return out.getvalue()
+
+
+# --- the routes ---------------------------------------------------------------------------
+
+
+def register(site: Site) -> None:
+    """GET /usage (the charts and tables) and /usage.csv (the same days as a file)."""
+
+    async def read(service: LicenseService) -> UsageView:
+        today = service.now().astimezone(UTC).date()
+        hours, now = await service.usage_hours(hours_since(today))
+        return usage_view(hours, now.astimezone(UTC).date())
+
+    async def usage(request: web.Request, session: Session) -> web.StreamResponse:
+        view = await read(site.service)
+        return site.render(
+            request,
+            session,
+            "usage.html",
+            title="Usage",
+            view=view,
+            # SVG text whose every label was escaped as it was drawn.
+            peaks=Markup(peaks_chart(view)),
+            denials=Markup(denials_chart(view)),
+            keeps_history=site.service.usage_flush_seconds > 0,
+        )
+
+    async def usage_file(request: web.Request, session: Session) -> web.StreamResponse:
+        view = await read(site.service)
+        name = f"officestatus-usage-{view.first}-to-{view.last}.csv"
+        return web.Response(
+            text=usage_csv(view),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    site.get("/usage", usage, nav="Usage")
+    site.get("/usage.csv", usage_file)

@@ -10,15 +10,21 @@ user (a new registry each time) does not sort 100,000 names again.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlencode
 
+from aiohttp import web
+
 from officestatus_server.core.model import User
 from officestatus_server.core.names import MAX_NAME_LENGTH, name_key
 from officestatus_server.core.registry import Registry
+from officestatus_server.core.texts import count
+from officestatus_server.errors import LicenseServerError
+from officestatus_server.http.web import Handler, Session, Site, http_status
+from officestatus_server.service import BROWSER
 
 PAGE_SIZE = 50
 
@@ -159,3 +165,60 @@ class UserIndex:
         start = (page - 1) * PAGE_SIZE
         rows = [UserRow(users[k], k in over) for k in keys[start : start + PAGE_SIZE]]
         return UsersPage(query, rows, len(keys), pages, counts)
+
+
+# --- the routes ---------------------------------------------------------------------------
+
+
+def changed_text(verb: str, users: Sequence[User], summary: str) -> str:
+    """What `officestatus-admin user enable|disable` prints for the users a change touched."""
+    names = ", ".join(u.name for u in users) or "nobody"
+    return f"{verb} {count(len(users), 'user')}: {names}.\n{summary}"
+
+
+def register(site: Site) -> None:
+    """GET /users; POST /users/enable and /users/disable (field `user`), through the
+    service's methods of the admin RPCs, audited as made in the browser."""
+    index = UserIndex()
+
+    def page(
+        request: web.Request, session: Session, query: UsersQuery, code: int = 200, error: str = ""
+    ) -> web.Response:
+        service = site.service
+        found = index.page(service.registry, service.now(), query)
+        return site.render(
+            request,
+            session,
+            "users.html",
+            code=code,
+            title="Users",
+            found=found,
+            query=found.query,
+            choices=list(Show),
+            summary=service.status().summary,
+            error=error,
+        )
+
+    async def users(request: web.Request, session: Session) -> web.StreamResponse:
+        return page(request, session, UsersQuery.parse(request.query))
+
+    def change(verb: str) -> Handler:
+        async def handle(request: web.Request, session: Session) -> web.StreamResponse:
+            form = await request.post()
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            back = UsersQuery.parse(fields)
+            name = fields.get("user", "")
+            service = site.service
+            act = service.enable_users if verb == "Enabled" else service.disable_users
+            try:
+                touched = await act([name], via=BROWSER)
+            except LicenseServerError as exc:
+                return page(request, session, back, http_status(exc), exc.message)
+            message = changed_text(verb, touched, service.status().summary)
+            return site.redirect(back.url(), session, message)
+
+        return handle
+
+    site.get("/users", users, nav="Users")
+    site.post("/users/enable", change("Enabled"))
+    site.post("/users/disable", change("Disabled"))
