@@ -34,7 +34,7 @@ async def cli_error(page: Page, tmp_path: Path, *argv: str) -> str:
     out, err = io.StringIO(), io.StringIO()
     token = tmp_path / "token"
     token.write_text(page.token)
-    argv = ("--address", page.server.address, "--token-file", str(token), *argv)
+    argv = ("--address", page.address, "--token-file", str(token), *argv)
     code = await admin_run(list(argv), out, err)
     assert code == 1, out.getvalue()
     return err.getvalue()
@@ -134,7 +134,7 @@ async def test_the_usage_page_draws_the_days_and_the_csv_parses(page: Page) -> N
     async with page.admin() as admin:
         await admin.add_users(["alice"], enable=True)
         await admin.add_users(["bob"])
-    async with SeatClient(page.server.address) as seat:
+    async with SeatClient(page.address) as seat:
         assert (await seat.login("alice")).granted
         assert not (await seat.login("bob")).granted
         assert not (await seat.login("nobody")).granted
