@@ -92,6 +92,15 @@ def assert_security_headers(response: aiohttp.ClientResponse, cached: bool = Fal
         assert headers["Cache-Control"] == "no-store"
 
 
+async def html_of(browser: aiohttp.ClientSession, path: str) -> str:
+    """A page as a signed-in browser gets it: 200, the headers, its HTML."""
+    async with browser.get(path, allow_redirects=False) as r:
+        assert r.status == 200, path
+        assert r.content_type == "text/html"
+        assert_security_headers(r)
+        return await r.text()
+
+
 GET_PAGES = ["/", "/sessions", "/licenses", "/status.json"]
 POST_FORMS = ["/licenses", "/sign-out"]
 
@@ -218,11 +227,7 @@ async def test_the_overview_shows_the_seats_gauge(page: Page) -> None:
         await admin.add_users(["alice", "bob", "carol"], enable=True)
     async with page.browser() as browser:
         await sign_in(browser, page.token)
-        async with browser.get("/") as r:
-            assert r.status == 200
-            assert r.content_type == "text/html"
-            assert_security_headers(r)
-            html = await r.text()
+        html = await html_of(browser, "/")
         assert "<svg" in html
         assert "3 of 10 seats used" in html
         assert ">3 of 10<" in html
@@ -253,15 +258,13 @@ async def test_a_pasted_key_is_installed_and_audited_as_made_in_the_browser(page
         ) as r:
             assert r.status == 303
             assert r.headers["Location"] == "/licenses"
-        async with browser.get("/licenses") as r:
-            html = await r.text()
+        html = await html_of(browser, "/licenses")
         assert "Installed license L-WEB-25 (purchased, 25 seats, major version 6)." in html
         assert "<td>L-WEB-25</td>" in html
         # The message is shown once.
         async with browser.get("/licenses") as r:
             assert "Installed license L-" not in await r.text()
-        async with browser.get("/") as r:
-            html = await r.text()
+        html = await html_of(browser, "/")
         assert "<td>L-WEB-25</td>" in html
         assert "0 of 25 seats used" in html
     async with page.admin() as admin:
@@ -416,8 +419,7 @@ async def test_the_evaluations_last_days_and_a_clock_set_back_are_alerts(
         await admin.add_users(["ann"], enable=True)
     async with page.browser() as browser:
         await sign_in(browser, page.token)
-        async with browser.get("/") as r:
-            html = await r.text()
+        html = await html_of(browser, "/")
         assert "Evaluation: 30 days left (ends 2026-12-02)." in html
         assert "1 user enabled, no seat limit" in html
         assert await alerts_on(browser) == {}
@@ -464,8 +466,7 @@ async def test_near_full_and_over_capacity_are_alerts_and_the_gauge_says_so(page
             alerts = await alerts_on(browser)
             assert list(alerts) == ["seats_90"]
             assert "11 of 12 seats in use (91%)" in alerts["seats_90"]
-            async with browser.get("/") as r:
-                html = await r.text()
+            html = await html_of(browser, "/")
             assert "11 of 12 seats used" in html
             assert 'class="gauge gauge-near-full"' in html
             # Each license with its seats (one that does not count: see the takeover).
@@ -477,8 +478,7 @@ async def test_near_full_and_over_capacity_are_alerts_and_the_gauge_says_so(page
             alerts = await alerts_on(browser)
             assert set(alerts) == {"seats_90", "seats_100", "over_capacity"}
             assert "Over capacity: user10" in alerts["over_capacity"]
-            async with browser.get("/") as r:
-                html = await r.text()
+            html = await html_of(browser, "/")
             assert "11 users enabled for 10 seats, 1 over capacity" in html
             assert ">11 of 10<" in html
             assert 'class="gauge gauge-over"' in html
