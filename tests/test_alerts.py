@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from officestatus_client import AdminClient, SeatClient
+from officestatus_server import service
 from tests.metrics_support import metrics_url, scrape
 from tests.process import start_server_process
 from tests.support import FakeClock, RunningServer, Vendor, admin_cli
@@ -135,6 +137,29 @@ async def test_the_evaluations_last_7_days_warn_once(
         code, out, _ = await admin_cli(metered, "status")
         assert code == 0
         assert "ALERT: the evaluation ends in 6 days (2026-12-02): install a license" in out
+
+
+async def test_the_evaluation_alert_is_raised_by_the_minute_check_with_nobody_asking(
+    tmp_path: Path,
+    vendor: Vendor,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server's minute, shortened: the test waits for it, not a minute.
+    monkeypatch.setattr(service, "HIGH_WATER_EVERY", timedelta(seconds=0.05))
+    running = await RunningServer(tmp_path / "data", vendor, clock).start()
+    try:
+        clock.advance(days=23, hours=1)  # 7 days left; no admin call, no login
+        for _ in range(100):
+            if warnings(caplog):
+                break
+            await asyncio.sleep(0.05)
+        assert warnings(caplog) == ["the evaluation ends in 7 days (2026-12-02): install a license"]
+        await asyncio.sleep(0.2)  # further minutes: no second warning
+        assert len(warnings(caplog)) == 1
+    finally:
+        await running.stop()
 
 
 async def test_a_server_process_warns_in_its_log_once_per_crossing(

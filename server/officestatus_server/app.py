@@ -135,6 +135,59 @@ def _with_unusable_files(exc: LicenseServerError, data_dir: Path) -> LicenseServ
     )
 
 
+# The signals that stop the server cleanly: SIGTERM (systemd, kill), SIGINT (Ctrl-C) and,
+# on Windows, SIGBREAK (Ctrl-Break, what service wrappers such as NSSM and WinSW send).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGBREAK") if hasattr(signal, name)
+)
+# SIGHUP (Unix): a closed terminal or an init system's reload.
+HANGUP_SIGNALS = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+
+
+def _hangup() -> None:
+    # The server has nothing to reload (its settings apply at start): it keeps serving.
+    log.info("SIGHUP: nothing to reload, still serving (SIGTERM stops)")
+
+
+def on_signals(
+    loop: asyncio.AbstractEventLoop, stop: Callable[[], None], hangup: Callable[[], None]
+) -> Callable[[], None]:
+    """Call `stop` in `loop` on any of STOP_SIGNALS, `hangup` on SIGHUP; returns what
+    undoes it.
+
+    The event loop's own signal handling where it has one (Unix); else (Windows' event
+    loops raise NotImplementedError) Python's `signal.signal`, whose handler runs in the
+    main thread and wakes the loop thread-safely.
+    """
+    handlers = {sig: stop for sig in STOP_SIGNALS} | {sig: hangup for sig in HANGUP_SIGNALS}
+    try:
+        for sig, callback in handlers.items():
+            loop.add_signal_handler(sig, callback)
+    except NotImplementedError:
+        return _python_signal_handlers(loop, handlers)
+
+    def undo() -> None:
+        for sig in handlers:
+            loop.remove_signal_handler(sig)
+
+    return undo
+
+
+def _python_signal_handlers(
+    loop: asyncio.AbstractEventLoop, handlers: dict[int, Callable[[], None]]
+) -> Callable[[], None]:
+    def handler(signum: int, frame: object) -> None:
+        loop.call_soon_threadsafe(handlers[signum])
+
+    previous = {sig: signal.signal(sig, handler) for sig in handlers}
+
+    def undo() -> None:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+
+    return undo
+
+
 class ServerApp:
     """One running license server."""
 
@@ -161,6 +214,7 @@ class ServerApp:
         )
         self._trust = self.service.trust
         self._clock = clock
+        self._monotonic = monotonic
         # Where the client service listens: the configured address, or the old server's
         # when this installation took one over and none was configured.
         self.listen = config.listen
@@ -280,7 +334,8 @@ class ServerApp:
         http = HttpListener(tls)
         http.add_routes(MetricsPage(registry_for(self.service, self.times)).routes())
         # The status page, signed in with the admin token.
-        site = status_site(Site(self.service, self.token, secure=tls is not None))
+        site = Site(self.service, self.token, secure=tls is not None, monotonic=self._monotonic)
+        status_site(site)
         http.add_routes(site.routes())
         self.http = http
         await http.start(address)
@@ -303,17 +358,12 @@ class ServerApp:
         """Serve until SIGTERM or SIGINT, then stop gracefully."""
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping.set)
-        if hasattr(signal, "SIGHUP"):
-            # A closed terminal or an init system's reload: the server keeps serving (it
-            # has nothing to reload; its settings apply at start). SIGTERM stops it.
-            loop.add_signal_handler(
-                signal.SIGHUP,
-                lambda: log.info("SIGHUP: nothing to reload, still serving (SIGTERM stops)"),
-            )
-        await self.start()
-        on_ready(self)
-        await stopping.wait()
-        log.info("stopping: finishing calls in progress")
-        await self.stop()
+        undo = on_signals(loop, stopping.set, _hangup)
+        try:
+            await self.start()
+            on_ready(self)
+            await stopping.wait()
+            log.info("stopping: finishing calls in progress")
+            await self.stop()
+        finally:
+            undo()
