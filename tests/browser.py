@@ -9,13 +9,15 @@ updates, no sync, no background requests). `./scripts/check` installs both when 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 from selenium import webdriver
@@ -43,12 +45,15 @@ _FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    "--hide-scrollbars",
 )
 WINDOW = (1280, 900)
 # How long a page may take to show what a test waits for.
 WAIT_SECONDS = 10.0
 _HTTP = re.compile(r"\b(https?)://127\.0\.0\.1:(\d+)/")
+_LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 _BANNER_END = "licensing:"
+ADMIN_COMMAND = str(Path(sys.executable).parent / "officestatus-admin")
 
 
 def open_browser(profile: Path, window: tuple[int, int] = WINDOW) -> WebDriver:
@@ -77,6 +82,8 @@ class PageServer:
     log: Path
     # http://127.0.0.1:PORT, no trailing slash.
     base: str
+    # The gRPC address, HOST:PORT.
+    address: str
 
     @property
     def token(self) -> str:
@@ -85,6 +92,20 @@ class PageServer:
 
     def url(self, path: str = "/") -> str:
         return self.base + path
+
+    def admin(self, *argv: str) -> dict[str, Any]:
+        """`officestatus-admin --json ARGV` against this server: its JSON document (an
+        error's too, under "error")."""
+        where = ("--address", self.address, "--data-dir", str(self.data_dir))
+        done = subprocess.run(
+            [ADMIN_COMMAND, "--json", *where, *argv],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        document: dict[str, Any] = json.loads(done.stdout)
+        return document
 
     def stop(self, timeout: float = 20) -> tuple[int, str]:
         """SIGTERM, wait; the exit code and everything it printed."""
@@ -121,9 +142,11 @@ def start_page_server(data_dir: Path, *extra: str, timeout: float = 30) -> PageS
             process.wait()
             raise RuntimeError(f"server did not start (exit {process.returncode}):\n{text}")
         time.sleep(0.05)
-    match = _HTTP.search(text)
-    assert match is not None, text
-    return PageServer(process, data_dir, log, f"{match.group(1)}://127.0.0.1:{match.group(2)}")
+    http, grpc = _HTTP.search(text), _LISTENING.search(text)
+    assert http is not None, text
+    assert grpc is not None, text
+    base = f"{http.group(1)}://127.0.0.1:{http.group(2)}"
+    return PageServer(process, data_dir, log, base, f"127.0.0.1:{grpc.group(1)}")
 
 
 @contextlib.contextmanager

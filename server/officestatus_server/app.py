@@ -214,6 +214,7 @@ class ServerApp:
         )
         self._trust = self.service.trust
         self._clock = clock
+        self._monotonic = monotonic
         # Where the client service listens: the configured address, or the old server's
         # when this installation took one over and none was configured.
         self.listen = config.listen
@@ -333,7 +334,8 @@ class ServerApp:
         http = HttpListener(tls)
         http.add_routes(MetricsPage(registry_for(self.service, self.times)).routes())
         # The status page, signed in with the admin token.
-        site = status_site(Site(self.service, self.token, secure=tls is not None))
+        site = Site(self.service, self.token, secure=tls is not None, monotonic=self._monotonic)
+        status_site(site)
         http.add_routes(site.routes())
         self.http = http
         await http.start(address)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from officestatus_server.core.texts import count
+
 # The share of seats from which the ring is drawn as nearly full.
 NEAR_FULL = 0.9
 _CX, _CY, _R, _WIDTH = 110.0, 110.0, 85.0, 26.0
@@ -28,10 +30,11 @@ class GaugeState:
 
 
 def gauge_state(used: int, total: int, unlimited: bool) -> GaugeState:
-    """The gauge for `used` enabled users of `total` seats (unlimited: the evaluation)."""
+    """The gauge for `used` enabled users and `total` seats (unlimited: the evaluation);
+    more users than seats are shown as such, not as the seats they fill."""
     if unlimited:
         return GaugeState(
-            used, total, True, 0.0, "unlimited", f"{used} users enabled, no seat limit"
+            used, total, True, 0.0, "unlimited", f"{count(used, 'user')} enabled, no seat limit"
         )
     share = 1.0 if total == 0 and used > 0 else (used / total if total else 0.0)
     if used > total:
@@ -44,7 +47,8 @@ def gauge_state(used: int, total: int, unlimited: bool) -> GaugeState:
         level = "ok"
     title = f"{used} of {total} seats used"
     if used > total:
-        title += f", {used - total} over capacity"
+        over = used - total
+        title = f"{count(used, 'user')} enabled for {count(total, 'seat')}, {over} over capacity"
     return GaugeState(used, total, False, min(share, 1.0), level, title)
 
 
@@ -85,7 +89,7 @@ def gauge_svg(state: GaugeState) -> Markup:
             f'stroke-width="{_WIDTH:.0f}"{paint_attr}/>'
         )
     if state.unlimited:
-        big, small = f"{state.used}", "users, no seat limit"
+        big, small = f"{state.used}", "enabled, no seat limit"
     else:
         big, small = f"{state.used} of {state.total}", "seats used"
     parts += [

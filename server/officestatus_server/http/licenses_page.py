@@ -26,7 +26,8 @@ def installed_text(service: LicenseService, lic: InstalledLicense) -> str:
     reason = not_counting_reason(lic, service.registry.major)
     if reason:
         line += f"\nIts seats do not count here: {reason}"
-    return f"{line}\n{service.status().summary}"
+    alerts = [f"ALERT: {alert.message}" for alert in service.alerts()]
+    return "\n".join([line, service.status().summary, *alerts])
 
 
 def register(site: Site) -> None:

@@ -114,7 +114,7 @@ def standing(status: StatusView) -> str:
 
 def numbers(status: StatusView) -> dict[str, Any]:
     """The numbers the page shows and its script refreshes, by field name."""
-    state = gauge_state(status.seats_used, status.seats_total, status.unlimited)
+    state = gauge_state(status.users_enabled, status.seats_total, status.unlimited)
     return {
         "seats_used": status.seats_used,
         "seats_total": status.seats_total,
@@ -132,7 +132,7 @@ def register(site: Site) -> None:
 
     async def overview(request: web.Request, session: Session) -> web.StreamResponse:
         status = site.service.status()
-        state = gauge_state(status.seats_used, status.seats_total, status.unlimited)
+        state = gauge_state(status.users_enabled, status.seats_total, status.unlimited)
         return site.render(
             request,
             session,

@@ -303,7 +303,14 @@ class Site:
 
 
 def same_origin(request: web.Request) -> bool:
-    """False when the browser says the request came from another site's page."""
+    """False when the browser says the request came from another site's page.
+
+    A browser that sends Sec-Fetch-Site is believed by it: such browsers say
+    "Origin: null" for a form posted from a page with "Referrer-Policy: no-referrer" (ours),
+    so Origin alone would refuse every sign-in from Chromium. Others are judged by Origin."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
     origin = request.headers.get("Origin")
     return origin is None or origin == f"{request.scheme}://{request.host}"
 
