@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from officestatus_server.http import licenses_page, overview_page, sessions_page, signin
+from officestatus_server.http import (
+    licenses_page,
+    overview_page,
+    sessions_page,
+    signin,
+    usage_page,
+    users_page,
+)
 from officestatus_server.http.web import Site
 
 PAGES: tuple[Callable[[Site], None], ...] = (
@@ -13,6 +20,8 @@ PAGES: tuple[Callable[[Site], None], ...] = (
     overview_page.register,
     sessions_page.register,
     licenses_page.register,
+    users_page.register,
+    usage_page.register,
 )
 
 
