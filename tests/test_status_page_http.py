@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from officestatus_server.http.web import CONTENT_SECURITY_POLICY
 from tests.legacy_servers import LegacyInstallation, LegacyUser, LegacyVendor
 from tests.process import start_server_process
 from tests.support import FakeClock, RunningServer, Vendor, free_port
+from tests.tls import ScratchCA
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 _PAGE = re.compile(r"^status page: (https?://127\.0\.0\.1:\d+)/ ", re.M)
@@ -132,6 +134,13 @@ async def test_every_page_needs_the_sign_in(page: Page) -> None:
             "/sign-in", data={"token": page.token, "next": "/sessions"}, allow_redirects=False
         ) as r:
             assert r.headers["Location"] == "/sessions"
+        # Unknown paths and refused bodies carry the headers too.
+        async with browser.get("/nowhere") as r:
+            assert r.status == 404
+            assert_security_headers(r)
+        async with browser.post("/sign-in", data={"token": "x" * 20_000}) as r:
+            assert r.status == 413
+            assert_security_headers(r)
         # Never to another site.
         async with browser.get("/sign-in?next=//elsewhere.example/", allow_redirects=False) as r:
             assert r.headers["Location"] == "/"
@@ -528,3 +537,38 @@ async def test_an_unread_takeover_report_is_an_alert_until_marked_seen(tmp_path:
             assert "takeover_report" not in await alerts_on(browser)
     finally:
         await server.stop()
+
+
+async def test_with_tls_the_page_is_https_and_the_cookie_secure(tmp_path: Path) -> None:
+    ca = ScratchCA(tmp_path)
+    issued = ca.issue("server", server=True)
+    data = tmp_path / "data"
+    server = await start_server_process(
+        data,
+        "--http-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        str(issued.cert),
+        "--tls-key",
+        str(issued.key),
+    )
+    try:
+        match = _PAGE.search(server.banner)
+        assert match is not None, server.banner
+        assert match.group(1).startswith("https://")
+        token = (data / "admin-token").read_text().strip()
+        trust = ssl.create_default_context(cafile=str(ca.pem))
+        async with aiohttp.ClientSession(
+            match.group(1),
+            timeout=TIMEOUT,
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(ssl=trust),
+        ) as browser:
+            async with browser.post("/sign-in", data={"token": token}, allow_redirects=False) as r:
+                assert r.status == 303
+                cookie = r.headers["Set-Cookie"]
+            assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+            await html_of(browser, "/")
+    finally:
+        code, output = await server.stop()
+    assert code == 0, output

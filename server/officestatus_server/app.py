@@ -337,6 +337,7 @@ class ServerApp:
         site = Site(self.service, self.token, secure=tls is not None, monotonic=self._monotonic)
         status_site(site)
         http.add_routes(site.routes())
+        http.app.on_response_prepare.append(site.on_prepare)
         self.http = http
         await http.start(address)
 

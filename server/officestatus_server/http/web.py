@@ -211,6 +211,13 @@ class Site:
 
         self._routes.append(web.route(method, path, headed))
 
+    async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """For the listener's `on_response_prepare`: the security headers on the answers no
+        handler of the site made too (a path it does not serve, a body too large), but
+        not on /metrics, which stays as it is."""
+        if request.path != "/metrics" and "Content-Security-Policy" not in response.headers:
+            secure_headers(response)
+
     def routes(self) -> list[AbstractRouteDef]:
         """Every route registered, for the HTTP listener."""
         return list(self._routes)
