@@ -26,6 +26,7 @@ from tests.browser import (
     running,
     screenshot,
     sign_in,
+    signed_in,
     start_page_server,
     wait_for,
     wait_for_text,
@@ -49,6 +50,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, vendor: Vendor) -> Iterator
     public = vendor.write_public_key(folder)
     with running(start_page_server(data, "--vendor-key", str(public))) as started:
         yield started
+
+
+@pytest.fixture
+def page(browser: WebDriver, server: PageServer) -> WebDriver:
+    """The module's browser, signed in (so that one test's failure does not fail the
+    rest for want of a session)."""
+    return signed_in(browser, server)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +110,7 @@ def _user_row(server: PageServer, browser: WebDriver, name: str) -> WebElement:
     return rows[0]
 
 
+@pytest.mark.usefixtures("page")
 def test_a_user_is_found_among_100000_and_enabling_one_more_is_refused_as_the_cli_does(
     server: PageServer, browser: WebDriver, tmp_path: Path
 ) -> None:
@@ -121,6 +130,7 @@ def test_a_user_is_found_among_100000_and_enabling_one_more_is_refused_as_the_cl
     assert "disabled" in _user_row(server, browser, "user054321").text
 
 
+@pytest.mark.usefixtures("page")
 def test_disabling_a_user_frees_a_seat_and_enabling_them_takes_it_again(
     server: PageServer, browser: WebDriver, tmp_path: Path
 ) -> None:
@@ -137,6 +147,7 @@ def test_disabling_a_user_frees_a_seat_and_enabling_them_takes_it_again(
     assert wait_for(browser, "[data-field=users_enabled]").text == str(SEATS)
 
 
+@pytest.mark.usefixtures("page")
 def test_installing_a_pasted_key_adds_its_seats_and_a_bad_one_is_refused_as_the_cli_does(
     server: PageServer, browser: WebDriver, vendor: Vendor, tmp_path: Path
 ) -> None:
@@ -166,6 +177,7 @@ def test_installing_a_pasted_key_adds_its_seats_and_a_bad_one_is_refused_as_the_
     assert server.admin("license", "list")  # the CLI sees the same server
 
 
+@pytest.mark.usefixtures("page")
 def test_the_sessions_page_shows_who_is_signed_in(
     server: PageServer, browser: WebDriver, tmp_path: Path
 ) -> None:
@@ -185,6 +197,7 @@ def test_the_sessions_page_shows_who_is_signed_in(
     screenshot(browser, tmp_path / "sessions.png")
 
 
+@pytest.mark.usefixtures("page")
 def test_the_usage_page_draws_its_charts_beside_their_numbers(
     server: PageServer, browser: WebDriver, tmp_path: Path
 ) -> None:
