@@ -5,6 +5,8 @@
     python scripts/bench.py --json bench.json    # the same, also as JSON
     python scripts/bench.py --smoke              # tiny sizes, seconds (for the tests)
     python scripts/bench.py --strict             # exit 1 when a target is missed
+    python scripts/bench.py --overhead           # metrics and history on against off
+    python scripts/bench.py --overhead --instructions  # the same in instructions (callgrind)
 
 The command only: what a run measures, and the code, are in scripts/benchmark/.
 """

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # What --smoke measures: each workload on its server, with 4 and with 16 callers.
@@ -34,21 +35,34 @@ def _ours(pid: int) -> bool:
     return b"bench_load.py" in command or b"officestatus-server" in command
 
 
-def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+def _smoke(tmp_path: Path, *options: str, timeout: float = 180) -> tuple[str, dict[str, Any]]:
+    """Run scripts/bench.py --smoke with `options`: its output and its JSON report."""
     report = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--smoke", "--json", str(report)],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench.py"),
+            *options,
+            "--smoke",
+            "--json",
+            str(report),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    results = json.loads(report.read_text())
+    results: dict[str, Any] = json.loads(report.read_text())
     assert results["error"] is None
+    return done.stdout, results
 
-    assert "machine: " in done.stdout
+
+def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    stdout, results = _smoke(tmp_path)
+
+    assert "machine: " in stdout
     for key in ("cpu", "cores", "python", "grpcio", "protobuf_backend"):
         assert results["machine"][key], key
 
@@ -65,10 +79,10 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
             "p99_ratio",
         ):
             assert row[key] > 0, (row["id"], key)
-        assert row["workload"] in done.stdout
+        assert row["workload"] in stdout
 
-    assert "for reference, not a target: 6.x login throughput against" in done.stdout
-    assert "a constant login reply from the bare server, 16 callers:" in done.stdout
+    assert "for reference, not a target: 6.x login throughput against" in stdout
+    assert "a constant login reply from the bare server, 16 callers:" in stdout
 
     scale = results["scale"]
     assert scale["startup_seconds"]["large_median"] > 0
@@ -90,32 +104,14 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
     for target in results["targets"]:
         assert isinstance(target["met"], bool)
         assert target["value"] > 0, target["name"]
-        assert target["name"] in done.stdout
+        assert target["name"] in stdout
 
     assert results["pids"]
     assert [pid for pid in results["pids"] if _ours(pid)] == []
 
 
 def test_the_overhead_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
-    report = tmp_path / "overhead.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench.py"),
-            "--overhead",
-            "--smoke",
-            "--json",
-            str(report),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    results = json.loads(report.read_text())
-    assert results["error"] is None
+    stdout, results = _smoke(tmp_path, "--overhead")
     # The "on" server listens for HTTP and was scraped while it was measured; "off" not.
     assert "--http-listen" in results["settings"]["on"]
     assert "--http-listen" not in results["settings"]["off"]
@@ -128,6 +124,31 @@ def test_the_overhead_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
         assert len(row[side]["round_throughputs"]) == 2
     assert row["throughput_ratio"] > 0
     assert len(row["round_throughput_ratios"]) == 2
-    assert "metrics and history on cost" in done.stdout
+    assert "metrics and history on cost" in stdout
+    assert results["pids"]
+    assert [pid for pid in results["pids"] if _ours(pid)] == []
+
+
+def test_the_instruction_count_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    stdout, results = _smoke(tmp_path, "--overhead", "--instructions", timeout=300)
+    # The same option sets as --overhead's sides.
+    assert "--http-listen" in results["settings"]["on"]
+    assert "--http-listen" not in results["settings"]["off"]
+    (row,) = results["rows"]
+    assert row["id"] == "login-6.x"
+    assert row["calls"] == 60
+    # "off" ran twice, each on a server of its own: the counts repeat closely.
+    assert len(row["off_runs"]) == 2
+    assert len(row["on_runs"]) == 1
+    low, high = sorted(row["off_runs"])
+    assert low > 0
+    assert high / low < 1.10, row["off_runs"]
+    # The "on" server was scraped once every 20 counted logins.
+    assert row["on_scrapes"] == [3]
+    assert row["ratio"] == row["on"] / row["off"] > 0
+    assert isinstance(results["met"], bool)
+    assert "instructions per login" in stdout
+    assert "a Prometheus scraping every 15 s" in stdout
+    assert results["verdict"] in stdout
     assert results["pids"]
     assert [pid for pid in results["pids"] if _ours(pid)] == []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from officestatus_client import SeatClient
 from officestatus_client.admin_cli import run as admin_run
-from tests.test_status_page_http import Page, assert_security_headers, page, sign_in
+from tests.test_status_page_http import Page, assert_security_headers, html_of, page, sign_in
 
 __all__ = ["page"]  # the fixture, shared with the other pages' tests
 
@@ -140,10 +140,7 @@ async def test_the_usage_page_draws_the_days_and_the_csv_parses(page: Page) -> N
         assert not (await seat.login("nobody")).granted
     async with page.browser() as browser:
         await sign_in(browser, page.token)
-        async with browser.get("/usage") as r:
-            assert r.status == 200
-            assert_security_headers(r)
-            html = await r.text()
+        html = await html_of(browser, "/usage")
         async with browser.get("/usage.csv") as r:
             assert r.status == 200
             assert r.content_type == "text/csv"

@@ -21,6 +21,8 @@ and the 6.x login against each.
     python scripts/bench.py --json bench.json    # the same, also as JSON
     python scripts/bench.py --smoke              # tiny sizes, seconds (for the tests)
     python scripts/bench.py --strict             # exit 1 when a target is missed
+    python scripts/bench.py --overhead           # metrics and history on against off
+    python scripts/bench.py --overhead --instructions  # the same in instructions (callgrind)
 
 Run it from the checkout with the project's virtual environment (the server command is
 found next to this Python). Traffic goes to 127.0.0.1 only; every process it starts is
@@ -31,6 +33,9 @@ the run is on; a process's CPU and memory), `database` (the prepared databases),
 `children` (the processes it starts), `workloads` (the calls and their checks), `measure`
 (one load generator run; the rows), `scale` (the admin calls at size), `targets`, `report`
 (the printed figures), `run` (the whole run), `cli` (the command, scripts/bench.py).
+`overhead` is --overhead's run; `instructions` counts a server's instructions per call
+under callgrind (any server command, any workload), and `overhead_instructions` is
+--overhead --instructions' run on it.
 """
 
 from __future__ import annotations

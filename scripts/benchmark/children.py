@@ -63,12 +63,17 @@ class Children:
         return process
 
     async def start_server(
-        self, name: str, command: list[str], log: IO[bytes], timeout: float = 60
+        self,
+        name: str,
+        command: list[str],
+        log: IO[bytes],
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
     ) -> Server:
         """Start a server and wait for its "listening on" line (the time until then is its
         start-up time); its log goes to `log`."""
         started = time.perf_counter()
-        process = await self.spawn(*command, stdout=asyncio.subprocess.PIPE, stderr=log)
+        process = await self.spawn(*command, stdout=asyncio.subprocess.PIPE, stderr=log, env=env)
         try:
             listening = await wait_listening(process, timeout)
         except NotListening as exc:
@@ -95,9 +100,9 @@ class Children:
         if process in self._processes:
             self._processes.remove(process)
 
-    async def stop_server(self, server: Server) -> None:
+    async def stop_server(self, server: Server, timeout: float = 20) -> None:
         """Stop a server; its remaining output is kept in `server.output`."""
-        await self.stop(server.process)
+        await self.stop(server.process, timeout)
         if server.drain is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.drain, 5)

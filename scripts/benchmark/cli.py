@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 import scripts.benchmark
-from scripts.benchmark import BenchError, overhead
+from scripts.benchmark import BenchError, overhead, overhead_instructions
 from scripts.benchmark.children import Children
 from scripts.benchmark.machine import machine, machine_line
 from scripts.benchmark.plan import FULL, SMOKE, Plan
@@ -33,6 +33,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: logins with metrics and the usage history on against the same with "
         "them off (scripts/benchmark/overhead.py)",
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="with --overhead: instructions per login under valgrind's callgrind, off against "
+        "on (scripts/benchmark/overhead_instructions.py)",
+    )
+    parser.add_argument(
+        "--calls", type=int, help="with --instructions: counted logins per row (default 2000)"
+    )
+    parser.add_argument(
+        "--users", type=int, help="with --instructions: users in the database (default 100000)"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -74,6 +86,34 @@ def _plan(args: argparse.Namespace) -> Plan:
     return dataclasses.replace(plan, **changes)
 
 
+async def _instructions(args: argparse.Namespace) -> int:
+    plan = overhead_instructions.SMOKE if args.smoke else overhead_instructions.FULL
+    changes: dict[str, Any] = {}
+    if args.calls is not None:
+        changes["calls"] = args.calls
+    if args.users is not None:
+        changes["users"] = args.users
+        changes["licenses"] = min(plan.licenses, args.users)
+    plan = dataclasses.replace(plan, **changes)
+    info = machine()
+    print(machine_line(info), flush=True)
+    results = overhead_instructions.InstructionResults(info, dataclasses.asdict(plan))
+    children = Children()
+    code = await _guarded(
+        args,
+        children,
+        results,
+        lambda work: overhead_instructions.run_instructions(plan, work, results, children),
+    )
+    print()
+    print(machine_line(info))
+    print()
+    overhead_instructions.print_instructions(results, plan)
+    if code == 0 and args.strict and not results.met:
+        return 1
+    return code
+
+
 async def _overhead(args: argparse.Namespace) -> int:
     plan = overhead.SMOKE if args.smoke else overhead.FULL
     changes: dict[str, Any] = {}
@@ -103,7 +143,7 @@ async def _overhead(args: argparse.Namespace) -> int:
 async def _guarded(
     args: argparse.Namespace,
     children: Children,
-    results: Results | overhead.OverheadResults,
+    results: Results | overhead.OverheadResults | overhead_instructions.InstructionResults,
     body: Callable[[Path], Awaitable[None]],
 ) -> int:
     """Run `body` in a work folder with every process it starts stopped at the end, the
@@ -164,4 +204,9 @@ def main() -> int:
     if sys.platform != "linux":
         print("error: the benchmark reads /proc and runs on Linux only", file=sys.stderr)
         return 2
+    if args.instructions and not args.overhead:
+        print("error: --instructions goes with --overhead", file=sys.stderr)
+        return 2
+    if args.instructions:
+        return asyncio.run(_instructions(args))
     return asyncio.run(_overhead(args) if args.overhead else _main(args))

@@ -180,7 +180,7 @@ class Scraper:
             await task
 
 
-async def _metrics_url(server: Server, timeout: float = 30) -> str:
+async def metrics_url(server: Server, timeout: float = 30) -> str:
     """The "metrics: URL" line of the server's banner."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -234,7 +234,7 @@ async def run_overhead(
             )
             for side, folder in (("off", off_dir), ("on", on_dir))
         }
-        scraper = Scraper(await _metrics_url(servers["on"]), plan.scrape_seconds)
+        scraper = Scraper(await metrics_url(servers["on"]), plan.scrape_seconds)
         print(f"servers up; off: {results.settings['off']}, on: {results.settings['on']}")
         for callers in plan.callers:
             for release in plan.releases:
