@@ -482,6 +482,8 @@ async def test_near_full_and_over_capacity_are_alerts_and_the_gauge_says_so(page
             rows = marked(html, "data-license")
             assert rows["L-TEN"] == "L-TEN purchased 10"
             assert "Support until 2027-11-01." in html
+            # Said once: the seats line leaves the date to the line below it.
+            assert html.count("2027-11-01") == 1
             # The 2-seat license removed (forced): one user beyond the seats.
             await admin.remove_license("L-TWO", force=True)
             alerts = await alerts_on(browser)

@@ -112,6 +112,13 @@ def standing(status: StatusView) -> str:
     return " ".join(parts)
 
 
+def seats_sentence(status: StatusView) -> str:
+    """The status's summary without its support date, which the next line shows."""
+    if status.support_until is None:
+        return status.summary
+    return status.summary.removesuffix(f"; support until {status.support_until.isoformat()}")
+
+
 def numbers(status: StatusView) -> dict[str, Any]:
     """The numbers the page shows and its script refreshes, by field name."""
     state = gauge_state(status.users_enabled, status.seats_total, status.unlimited)
@@ -122,7 +129,7 @@ def numbers(status: StatusView) -> dict[str, Any]:
         "unlimited": status.unlimited,
         "gauge": str(state.used) if state.unlimited else f"{state.used} of {state.total}",
         "gauge_title": state.title,
-        "summary": status.summary,
+        "summary": seats_sentence(status),
         "standing": standing(status),
     }
 
