@@ -34,22 +34,26 @@ ensure_node_modules() {
   fi
 }
 
-# The real-browser tests' Chromium and ChromeDriver (Debian's chromium and chromium-driver,
-# one source, so always the same version), installed with apt-get when missing. Without
-# root and without them, this stops with what to run: the browser tests are never skipped.
+# What the tests need from Debian: the real-browser tests' Chromium and ChromeDriver
+# (chromium and chromium-driver, one source, so always the same version) and valgrind (the
+# instruction-count benchmark's smoke test), installed with apt-get when missing. Without
+# root and without them, this stops with what to run: those tests are never skipped.
 CHROMIUM="/usr/bin/chromium"
 CHROMEDRIVER="/usr/bin/chromedriver"
+
 ensure_chromium() {
-  if [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ]; then
+  if [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ] && command -v valgrind > /dev/null; then
     return
   fi
   if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
     echo "error: the status page's browser tests need Chromium and ChromeDriver" \
-      "($CHROMIUM, $CHROMEDRIVER), and only root can install them here:" >&2
-    echo "  sudo apt-get install chromium chromium-driver" >&2
+      "($CHROMIUM, $CHROMEDRIVER) and the benchmark's smoke test valgrind, and only root" \
+      "can install them here:" >&2
+    echo "  sudo apt-get install chromium chromium-driver valgrind" >&2
     exit 1
   fi
-  echo "== installing chromium and chromium-driver (apt-get)"
+  echo "== installing chromium, chromium-driver and valgrind (apt-get)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver valgrind \
+    > /dev/null
 }
