@@ -21,7 +21,11 @@ from typing import Any, Literal
 
 from PIL import Image
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
@@ -50,6 +54,8 @@ _FLAGS = (
 WINDOW = (1280, 900)
 # How long a page may take to show what a test waits for.
 WAIT_SECONDS = 10.0
+# What a wait retries on: the page was replaced while it was read (a form just posted).
+_PAGE_CHANGED = (NoSuchElementException, StaleElementReferenceException)
 _HTTP = re.compile(r"\b(https?)://127\.0\.0\.1:(\d+)/")
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 _BANNER_END = "licensing:"
@@ -168,7 +174,7 @@ def wait_for(driver: WebDriver, css: str, timeout: float = WAIT_SECONDS) -> WebE
         return found[0] if found else False
 
     try:
-        found = WebDriverWait(driver, timeout).until(first)
+        found = WebDriverWait(driver, timeout, ignored_exceptions=_PAGE_CHANGED).until(first)
     except TimeoutException:
         raise AssertionError(
             f"no {css!r} on {driver.current_url} within {timeout} s; the page says:\n"
@@ -184,7 +190,11 @@ def _body(driver: WebDriver) -> str:
 def wait_for_text(driver: WebDriver, text: str, timeout: float = WAIT_SECONDS) -> str:
     """The page's text, once it contains `text`."""
     try:
-        return str(WebDriverWait(driver, timeout).until(lambda d: text in _body(d) and _body(d)))
+        return str(
+            WebDriverWait(driver, timeout, ignored_exceptions=_PAGE_CHANGED).until(
+                lambda d: text in _body(d) and _body(d)
+            )
+        )
     except TimeoutException:
         raise AssertionError(
             f"{text!r} not on {driver.current_url} within {timeout} s; the page says:\n"
@@ -201,6 +211,14 @@ def sign_in(driver: WebDriver, server: PageServer) -> None:
     form = field.find_element(By.XPATH, "./ancestor::form")
     form.find_element(By.CSS_SELECTOR, "button, input[type=submit]").click()
     WebDriverWait(driver, WAIT_SECONDS).until(lambda d: "/sign-in" not in d.current_url)
+
+
+def signed_in(driver: WebDriver, server: PageServer) -> WebDriver:
+    """The browser with a session: signed in again only when the page asks for it."""
+    driver.get(server.url("/"))
+    if "/sign-in" in driver.current_url:
+        sign_in(driver, server)
+    return driver
 
 
 def screenshot(driver: WebDriver, path: Path, *, min_colours: int = 8) -> Path:

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
 
 from officestatus_client import SeatClient
 from scripts.benchmark.database import prepare_database
@@ -25,6 +26,7 @@ from tests.browser import (
     running,
     screenshot,
     sign_in,
+    signed_in,
     start_page_server,
     wait_for,
     wait_for_text,
@@ -48,6 +50,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, vendor: Vendor) -> Iterator
     public = vendor.write_public_key(folder)
     with running(start_page_server(data, "--vendor-key", str(public))) as started:
         yield started
+
+
+@pytest.fixture
+def page(browser: WebDriver, server: PageServer) -> WebDriver:
+    """The module's browser, signed in (so that one test's failure does not fail the
+    rest for want of a session)."""
+    return signed_in(browser, server)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +97,57 @@ def test_a_wrong_token_is_not_accepted_and_the_right_one_shows_the_overview(
     screenshot(browser, tmp_path / "overview.png")
 
 
+def _user_row(server: PageServer, browser: WebDriver, name: str) -> WebElement:
+    """The row of `name` among the users found by searching for it."""
+    browser.get(server.url("/users"))
+    field = wait_for(browser, "input[name=q]")
+    field.clear()
+    field.send_keys(name)
+    field.submit()
+    wait_for_text(browser, f"whose name contains “{name}”")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
+    assert [row.find_element(By.TAG_NAME, "td").text for row in rows] == [name]
+    return rows[0]
+
+
+@pytest.mark.usefixtures("page")
+def test_a_user_is_found_among_100000_and_enabling_one_more_is_refused_as_the_cli_does(
+    server: PageServer, browser: WebDriver, tmp_path: Path
+) -> None:
+    browser.get(server.url("/users"))
+    assert "of 100,000 users" in wait_for_text(browser, "100,000")
+    screenshot(browser, tmp_path / "users.png")
+
+    row = _user_row(server, browser, "user054321")
+    assert "disabled" in row.text
+    assert "1 to 1 of 1 user" in browser.find_element(By.TAG_NAME, "body").text
+    screenshot(browser, tmp_path / "users-found.png")
+
+    cli = server.admin("user", "enable", "user054321")["error"]["message"]
+    row.find_element(By.CSS_SELECTOR, "button").click()
+    assert wait_for(browser, "[role=alert]").text == cli
+    screenshot(browser, tmp_path / "users-refused.png")
+    assert "disabled" in _user_row(server, browser, "user054321").text
+
+
+@pytest.mark.usefixtures("page")
+def test_disabling_a_user_frees_a_seat_and_enabling_them_takes_it_again(
+    server: PageServer, browser: WebDriver, tmp_path: Path
+) -> None:
+    _user_row(server, browser, "user000010").find_element(By.CSS_SELECTOR, "button").click()
+    wait_for_text(browser, "Disabled 1 user: user000010.")
+    assert "disabled" in _user_row(server, browser, "user000010").text
+    browser.get(server.url("/"))
+    assert wait_for(browser, "[data-field=users_enabled]").text == str(SEATS - 1)
+
+    _user_row(server, browser, "user000010").find_element(By.CSS_SELECTOR, "button").click()
+    wait_for_text(browser, "Enabled 1 user: user000010.")
+    screenshot(browser, tmp_path / "users-enabled.png")
+    browser.get(server.url("/"))
+    assert wait_for(browser, "[data-field=users_enabled]").text == str(SEATS)
+
+
+@pytest.mark.usefixtures("page")
 def test_installing_a_pasted_key_adds_its_seats_and_a_bad_one_is_refused_as_the_cli_does(
     server: PageServer, browser: WebDriver, vendor: Vendor, tmp_path: Path
 ) -> None:
@@ -117,6 +177,7 @@ def test_installing_a_pasted_key_adds_its_seats_and_a_bad_one_is_refused_as_the_
     assert server.admin("license", "list")  # the CLI sees the same server
 
 
+@pytest.mark.usefixtures("page")
 def test_the_sessions_page_shows_who_is_signed_in(
     server: PageServer, browser: WebDriver, tmp_path: Path
 ) -> None:
@@ -134,6 +195,23 @@ def test_the_sessions_page_shows_who_is_signed_in(
     assert "PC-RECEPTION" in row
     assert "6.0.0 (6.x)" in row
     screenshot(browser, tmp_path / "sessions.png")
+
+
+@pytest.mark.usefixtures("page")
+def test_the_usage_page_draws_its_charts_beside_their_numbers(
+    server: PageServer, browser: WebDriver, tmp_path: Path
+) -> None:
+    browser.get(server.url("/usage"))
+    wait_for(browser, "figure svg")
+    titles = [
+        title.get_attribute("textContent")
+        for title in browser.find_elements(By.CSS_SELECTOR, "figure svg > title")
+    ]
+    assert len(titles) == 2, titles
+    assert all(titles), titles
+    assert browser.find_element(By.CSS_SELECTOR, "a[href='/usage.csv']").is_displayed()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "table tbody tr")) >= 30
+    screenshot(browser, tmp_path / "usage.png")
 
 
 def test_the_readme_screenshot_is_made_by_its_script(tmp_path: Path) -> None:
