@@ -197,16 +197,15 @@ async def test_a_wrong_token_is_not_accepted_and_slowed(page: Page) -> None:
             for hint in ("length", "short", "long", "empty"):
                 assert hint not in text.lower()
             assert "Set-Cookie" not in r.headers
-        # The first is answered at once, the next after 0.5 s, then after 1 s.
-        assert timings[0] < 0.4, timings
+        # The next after 0.5 s, then after 1 s (the first is answered at once: how soon
+        # depends on the machine's load, so the spacing's arithmetic is tested in
+        # test_status_page_parts with a clock of its own).
         assert timings[1] >= 0.45, timings
         assert timings[2] >= 0.95, timings
-        # The right token still signs in (after its turn, 2 s), and the slate is clean.
+        # The right token still signs in (after its turn, 2 s).
         await sign_in(browser, page.token)
-        started = time.monotonic()
         async with browser.post("/sign-in", data={"token": "wrong"}, allow_redirects=False) as r:
             assert r.status == 403
-        assert time.monotonic() - started < 0.4
 
 
 async def test_a_form_without_the_session_csrf_token_changes_nothing(page: Page) -> None:
@@ -219,6 +218,9 @@ async def test_a_form_without_the_session_csrf_token_changes_nothing(page: Page)
             ({"key": key, "csrf": csrf[:-1]}, {}),
             # The right token from another site's page.
             ({"key": key, "csrf": csrf}, {"Origin": "http://evil.example"}),
+            # The same, from a browser that says where the request came from.
+            ({"key": key, "csrf": csrf}, {"Sec-Fetch-Site": "cross-site"}),
+            ({"key": key, "csrf": csrf}, {"Sec-Fetch-Site": "same-site"}),
         ):
             async with browser.post(
                 "/licenses", data=form, headers=headers, allow_redirects=False

@@ -281,8 +281,8 @@ SETTINGS: tuple[Setting, ...] = (
         "OFFICESTATUS_HTTP_LISTEN",
         "",
         _optional_address,
-        "serve Prometheus metrics at http://HOST:PORT/metrics, e.g. localhost:9464; port 0 "
-        "picks a free port (default: off)",
+        "serve the status page at http://HOST:PORT/ and Prometheus metrics at /metrics, "
+        "e.g. localhost:8465; port 0 picks a free port (default: off)",
         metavar="HOST:PORT",
     ),
     Setting(
