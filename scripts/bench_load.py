@@ -2,6 +2,7 @@
 """The benchmark's helper processes: a bare grpc.aio server and the load generator.
 
     python scripts/bench_load.py serve-empty [--listen 127.0.0.1:0] [--reply-hex HEX]
+    python scripts/bench_load.py serve-minimal --users N --seats N [--listen 127.0.0.1:0]
     python scripts/bench_load.py drive < spec.json
 
 `serve-empty` answers /bench.Baseline/Empty with empty bytes: no protobuf, no
@@ -11,14 +12,22 @@ same call with google.protobuf.Empty parsed and written (a reference row), and
 (a reference row: what moving a login-sized request and reply costs, with no protobuf
 and no logic). It prints "listening on HOST:PORT" and serves until SIGTERM or SIGINT.
 
+`serve-minimal` is the minimal reference: a bare grpc.aio server with the generated
+SeatService, whose Login does a login's work in the plainest way: the request parsed with
+the generated class, the user looked up in a dict, a session id MACed with keyed BLAKE2b
+and kept in a dict, the reply built (the fields the caller's release knows) and written.
+Its Heartbeat looks the session up in that dict. Its users are user000001 to userN, all
+enabled, as in the benchmark's prepared databases; it prints "listening on HOST:PORT".
+
 `drive` reads a LoadSpec as JSON on stdin, calls one unary method with prepared request
 bytes from N concurrent callers for a warm-up and then a measured duration, and prints
 "measuring" when the measured window opens, "measured" when it closes, and then the
 LoadResult as one line of JSON. Requests and replies stay bytes (no serializer on either
 side), so every call costs the client the same whatever the method.
 
-Both run in processes of their own so that neither slows the server it measures; they
-import grpc, protobuf and the standard library only. scripts/bench.py starts them.
+They run in processes of their own so that none slows the server it measures; they
+import grpc, protobuf, the generated protocol package and the standard library only.
+scripts/bench.py starts them.
 """
 
 from __future__ import annotations
@@ -26,8 +35,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import hashlib
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -36,6 +47,9 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
+
+from officestatus.licensing import seat_service_pb2 as seat_pb
+from officestatus.licensing import seat_service_pb2_grpc as seat_grpc
 
 BASELINE_METHOD = "/bench.Baseline/Empty"
 # The same empty call with protobuf messages (google.protobuf.Empty) parsed and written,
@@ -183,6 +197,63 @@ async def serve_empty(listen: str, reply: bytes) -> None:
     )
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((handler,))
+    await _serve(server, listen, "bare grpc.aio server")
+
+
+class MinimalSeatService(seat_grpc.SeatServiceServicer):
+    """The minimal reference: a login's work done in the plainest way (see the top)."""
+
+    def __init__(self, users: int, seats: int) -> None:
+        self.users = {f"user{i:06d}": True for i in range(1, users + 1)}
+        self.seats = seats
+        self.sessions: dict[str, str] = {}
+        self.keyed = hashlib.blake2b(key=os.urandom(32), digest_size=18)
+
+    async def Login(self, request: seat_pb.LoginRequest, context: Any) -> seat_pb.LoginReply:
+        name = request.user_name
+        release = int(request.client_version.split(".", 1)[0] or 0)
+        if not self.users.get(name.lower(), False):
+            return seat_pb.LoginReply(granted=False, message=f"{name} may not sign in.")
+        reply = seat_pb.LoginReply(granted=True, message=f"Welcome, {name}.")
+        if release >= 5:
+            mac = self.keyed.copy()
+            body = f"{release}|{os.urandom(8).hex()}|{name}"
+            mac.update(body.encode())
+            session_id = f"{body}.{mac.hexdigest()}"
+            self.sessions[session_id] = name
+            reply.session_id = session_id
+            reply.heartbeat_interval_seconds = 60
+        if release >= 6:
+            reply.license.seats_total = self.seats
+            reply.license.seats_used = self.seats
+            reply.license.major_version = 6
+        return reply
+
+    async def Heartbeat(
+        self, request: seat_pb.HeartbeatRequest, context: Any
+    ) -> seat_pb.HeartbeatReply:
+        granted = request.session_id in self.sessions
+        return seat_pb.HeartbeatReply(granted=granted)
+
+    async def GetLicenseStatus(
+        self, request: seat_pb.LicenseStatusRequest, context: Any
+    ) -> seat_pb.LicenseStatusReply:
+        return seat_pb.LicenseStatusReply(
+            seats_total=self.seats, seats_used=self.seats, major_version=6
+        )
+
+    async def Logout(self, request: seat_pb.LogoutRequest, context: Any) -> seat_pb.LogoutReply:
+        self.sessions.pop(request.session_id, None)
+        return seat_pb.LogoutReply()
+
+    async def Handshake(
+        self, request: seat_pb.HandshakeRequest, context: Any
+    ) -> seat_pb.HandshakeReply:
+        return seat_pb.HandshakeReply(server_version="6.0.0", major_version=6)
+
+
+async def _serve(server: grpc.aio.Server, listen: str, label: str) -> None:
+    """Listen, say where, serve until SIGTERM or SIGINT."""
     port = server.add_insecure_port(listen)
     if port == 0:
         raise SystemExit(f"error: cannot listen on {listen}")
@@ -192,12 +263,19 @@ async def serve_empty(listen: str, reply: bytes) -> None:
         loop.add_signal_handler(sig, stopping.set)
     await server.start()
     host = listen.rsplit(":", 1)[0]
-    print(f"bare grpc.aio server listening on {host}:{port}", flush=True)
+    print(f"{label} listening on {host}:{port}", flush=True)
     try:
         await stopping.wait()
     finally:
         await server.stop(None)
     print("stopped", flush=True)
+
+
+async def serve_minimal(listen: str, users: int, seats: int) -> None:
+    """The minimal reference server."""
+    server = grpc.aio.server()
+    seat_grpc.add_SeatServiceServicer_to_server(MinimalSeatService(users, seats), server)
+    await _serve(server, listen, "minimal reference server")
 
 
 def main() -> int:
@@ -206,10 +284,17 @@ def main() -> int:
     serve = commands.add_parser("serve-empty", help="a bare grpc.aio server")
     serve.add_argument("--listen", default="127.0.0.1:0")
     serve.add_argument("--reply-hex", default="", help=f"what {CONSTANT_METHOD} answers")
+    minimal = commands.add_parser("serve-minimal", help="the minimal reference server")
+    minimal.add_argument("--listen", default="127.0.0.1:0")
+    minimal.add_argument("--users", type=int, required=True, help="user000001 to userN")
+    minimal.add_argument("--seats", type=int, required=True, help="what 6.x logins are told")
     commands.add_parser("drive", help="run one measurement; the LoadSpec JSON on stdin")
     args = parser.parse_args()
     if args.command == "serve-empty":
         asyncio.run(serve_empty(args.listen, bytes.fromhex(args.reply_hex)))
+        return 0
+    if args.command == "serve-minimal":
+        asyncio.run(serve_minimal(args.listen, args.users, args.seats))
         return 0
     spec = LoadSpec.from_json(sys.stdin.read())
     result = asyncio.run(drive(spec))
