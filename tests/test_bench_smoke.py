@@ -16,6 +16,9 @@ WORKLOADS = (
     "empty/bare",
     "empty-protobuf/bare",
     "login-constant/bare",
+    "login-6.x/minimal",
+    "login-3.x/minimal",
+    "heartbeat-5.x/minimal",
     "login-6.x/small",
     "login-3.x/large",
     "login-6.x/large",
@@ -23,6 +26,8 @@ WORKLOADS = (
     "license-status-6.x/large",
 )
 CALLERS = (4, 16)
+# The real server's rows with a matching row of the minimal reference.
+AGAINST_MINIMAL = ("login-6.x/small", "login-3.x/large", "login-6.x/large", "heartbeat-5.x/large")
 USERS, ENABLED_AT_START = 200, 100
 
 
@@ -80,6 +85,10 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
         ):
             assert row[key] > 0, (row["id"], key)
         assert row["workload"] in stdout
+        against_minimal = row["id"].rsplit("/", 1)[0] in AGAINST_MINIMAL
+        for key in ("minimal_throughput_ratio", "minimal_p99_ratio", "minimal_cpu_per_call_ratio"):
+            assert (row[key] > 0) == against_minimal, (row["id"], key)
+    assert stdout.count("x the minimal; p99 ") == len(AGAINST_MINIMAL) * len(CALLERS)
 
     assert "for reference, not a target: 6.x login throughput against" in stdout
     assert "a constant login reply from the bare server, 16 callers:" in stdout
@@ -99,8 +108,10 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
     assert admin["status_after_enable"]["users_enabled"] == enabled <= USERS
     assert admin["status_after_enable"]["p50_ms"] > 0
 
-    # Every target is reported with its number; whether it is met is not asserted.
-    assert len(results["targets"]) == 2 * 2 * len(CALLERS) + len(CALLERS) + 3
+    # Every target is reported with its number; whether it is met is not asserted: four
+    # for each of three workloads and caller count, the 100,000-vs-100 ratio per caller
+    # count, start-up, memory and the bulk enable.
+    assert len(results["targets"]) == 4 * 3 * len(CALLERS) + len(CALLERS) + 3
     for target in results["targets"]:
         assert isinstance(target["met"], bool)
         assert target["value"] > 0, target["name"]
