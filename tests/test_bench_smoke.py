@@ -121,6 +121,39 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
     assert [pid for pid in results["pids"] if _ours(pid)] == []
 
 
+def test_the_quick_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    stdout, results = _smoke(tmp_path, "--quick")
+
+    # The empty call, the minimal reference's and the real server's 6.x login only, each
+    # measured in 3 interleaved rounds.
+    rows = {row["id"]: row for row in results["rows"]}
+    quick = ("empty/bare", "login-6.x/minimal", "login-6.x/large")
+    assert set(rows) == {f"{w}/{c}" for w in quick for c in CALLERS}
+    for row in rows.values():
+        assert len(row["round_throughputs"]) == row["rounds"] == 3, row["id"]
+        assert row["throughput_ratio"] > 0, row["id"]
+        assert row["workload"] in stdout
+    for callers in CALLERS:
+        login = rows[f"login-6.x/large/{callers}"]
+        for key in ("minimal_throughput_ratio", "minimal_p99_ratio", "minimal_cpu_per_call_ratio"):
+            assert login[key] > 0, (callers, key)
+        assert (
+            f"6.x login, {USERS} users, {callers} callers: throughput "
+            f"{login['throughput_ratio']:.2f}x the empty call, "
+            f"{login['minimal_throughput_ratio']:.2f}x the minimal;"
+        ) in stdout
+
+    # No admin calls, no small database; the 6.x login's four targets per caller count.
+    assert "admin" not in results["scale"]
+    assert "small" not in results["scale"]["startup_seconds"]
+    assert len(results["targets"]) == 4 * len(CALLERS)
+    for target in results["targets"]:
+        assert target["name"].startswith("6.x login at ")
+        assert target["name"] in stdout
+    assert results["pids"]
+    assert [pid for pid in results["pids"] if _ours(pid)] == []
+
+
 def test_the_overhead_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
     stdout, results = _smoke(tmp_path, "--overhead")
     # The "on" server listens for HTTP and was scraped while it was measured; "off" not.
