@@ -16,6 +16,9 @@ WORKLOADS = (
     "empty/bare",
     "empty-protobuf/bare",
     "login-constant/bare",
+    "login-6.x/minimal",
+    "login-3.x/minimal",
+    "heartbeat-5.x/minimal",
     "login-6.x/small",
     "login-3.x/large",
     "login-6.x/large",
@@ -23,6 +26,8 @@ WORKLOADS = (
     "license-status-6.x/large",
 )
 CALLERS = (4, 16)
+# The real server's rows with a matching row of the minimal reference.
+AGAINST_MINIMAL = ("login-6.x/small", "login-3.x/large", "login-6.x/large", "heartbeat-5.x/large")
 USERS, ENABLED_AT_START = 200, 100
 
 
@@ -80,6 +85,10 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
         ):
             assert row[key] > 0, (row["id"], key)
         assert row["workload"] in stdout
+        against_minimal = row["id"].rsplit("/", 1)[0] in AGAINST_MINIMAL
+        for key in ("minimal_throughput_ratio", "minimal_p99_ratio", "minimal_cpu_per_call_ratio"):
+            assert (row[key] > 0) == against_minimal, (row["id"], key)
+    assert stdout.count("x the minimal; p99 ") == len(AGAINST_MINIMAL) * len(CALLERS)
 
     assert "for reference, not a target: 6.x login throughput against" in stdout
     assert "a constant login reply from the bare server, 16 callers:" in stdout
@@ -99,13 +108,48 @@ def test_the_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
     assert admin["status_after_enable"]["users_enabled"] == enabled <= USERS
     assert admin["status_after_enable"]["p50_ms"] > 0
 
-    # Every target is reported with its number; whether it is met is not asserted.
-    assert len(results["targets"]) == 2 * 2 * len(CALLERS) + len(CALLERS) + 3
+    # Every target is reported with its number; whether it is met is not asserted: four
+    # for each of three workloads and caller count, the 100,000-vs-100 ratio per caller
+    # count, start-up, memory and the bulk enable.
+    assert len(results["targets"]) == 4 * 3 * len(CALLERS) + len(CALLERS) + 3
     for target in results["targets"]:
         assert isinstance(target["met"], bool)
         assert target["value"] > 0, target["name"]
         assert target["name"] in stdout
 
+    assert results["pids"]
+    assert [pid for pid in results["pids"] if _ours(pid)] == []
+
+
+def test_the_quick_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    stdout, results = _smoke(tmp_path, "--quick")
+
+    # The empty call, the minimal reference's and the real server's 6.x login only, each
+    # measured in 3 interleaved rounds.
+    rows = {row["id"]: row for row in results["rows"]}
+    quick = ("empty/bare", "login-6.x/minimal", "login-6.x/large")
+    assert set(rows) == {f"{w}/{c}" for w in quick for c in CALLERS}
+    for row in rows.values():
+        assert len(row["round_throughputs"]) == row["rounds"] == 3, row["id"]
+        assert row["throughput_ratio"] > 0, row["id"]
+        assert row["workload"] in stdout
+    for callers in CALLERS:
+        login = rows[f"login-6.x/large/{callers}"]
+        for key in ("minimal_throughput_ratio", "minimal_p99_ratio", "minimal_cpu_per_call_ratio"):
+            assert login[key] > 0, (callers, key)
+        assert (
+            f"6.x login, {USERS} users, {callers} callers: throughput "
+            f"{login['throughput_ratio']:.2f}x the empty call, "
+            f"{login['minimal_throughput_ratio']:.2f}x the minimal;"
+        ) in stdout
+
+    # No admin calls, no small database; the 6.x login's four targets per caller count.
+    assert "admin" not in results["scale"]
+    assert "small" not in results["scale"]["startup_seconds"]
+    assert len(results["targets"]) == 4 * len(CALLERS)
+    for target in results["targets"]:
+        assert target["name"].startswith("6.x login at ")
+        assert target["name"] in stdout
     assert results["pids"]
     assert [pid for pid in results["pids"] if _ours(pid)] == []
 

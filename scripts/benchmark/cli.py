@@ -20,14 +20,26 @@ import scripts.benchmark
 from scripts.benchmark import BenchError, overhead, overhead_instructions
 from scripts.benchmark.children import Children
 from scripts.benchmark.machine import machine, machine_line
-from scripts.benchmark.plan import FULL, SMOKE, Plan
-from scripts.benchmark.report import print_reference, print_scale, print_table, print_targets
+from scripts.benchmark.plan import FULL, QUICK, QUICK_SMOKE, SMOKE, Plan
+from scripts.benchmark.report import (
+    print_ratios,
+    print_reference,
+    print_scale,
+    print_table,
+    print_targets,
+)
 from scripts.benchmark.run import Results, run
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(scripts.benchmark.__doc__ or "").split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, 1 s measurements")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="about a minute: the empty call, the minimal reference's and the real server's "
+        "6.x login at 100,000 users, 3 interleaved rounds; no admin calls, no small database",
+    )
     parser.add_argument(
         "--overhead",
         action="store_true",
@@ -70,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plan(args: argparse.Namespace) -> Plan:
-    plan = SMOKE if args.smoke else FULL
+    plans = {(False, False): FULL, (False, True): SMOKE, (True, False): QUICK}
+    plan = plans.get((args.quick, args.smoke), QUICK_SMOKE)
     changes: dict[str, Any] = {}
     if args.callers:
         changes["callers"] = tuple(int(c) for c in args.callers.split(","))
@@ -190,11 +203,14 @@ async def _main(args: argparse.Namespace) -> int:
     print_table(results.rows)
     if code:
         return code
-    print_scale(results.scale, plan)
+    print_ratios(results.rows)
+    if not plan.quick:
+        print_scale(results.scale, plan)
     print_targets(results.targets, plan)
     missed = [t for t in results.targets if not t.met]
     print(f"\n{len(results.targets) - len(missed)} of {len(results.targets)} targets met")
-    print_reference({r.id: r for r in results.rows}, plan)
+    if not plan.quick:
+        print_reference({r.id: r for r in results.rows}, plan)
     return 1 if missed and args.strict else 0
 
 
@@ -203,6 +219,12 @@ def main() -> int:
     args = _parser().parse_args()
     if sys.platform != "linux":
         print("error: the benchmark reads /proc and runs on Linux only", file=sys.stderr)
+        return 2
+    if args.quick and (args.overhead or args.instructions):
+        print(
+            "error: --quick is a part of the full run: not with --overhead or --instructions",
+            file=sys.stderr,
+        )
         return 2
     if args.instructions and not args.overhead:
         print("error: --instructions goes with --overhead", file=sys.stderr)

@@ -18,6 +18,12 @@ from scripts.benchmark.plan import Plan
 from scripts.benchmark.workloads import Workload, call_raw
 
 RESULT_LINE_LIMIT = 256 * 1024 * 1024
+# The servers' keys in the row ids: the minimal reference, and the real servers (the
+# small and the large database).
+MINIMAL = "minimal"
+REAL_SERVERS = ("small", "large")
+# The workloads the minimal reference serves, each a row of its own.
+MINIMAL_WORKLOADS = ("login-6.x", "login-3.x", "heartbeat-5.x")
 
 
 @dataclass
@@ -44,6 +50,21 @@ class Row:
     throughput_ratio: float = 0.0
     p99_ratio: float = 0.0
     cpu_per_call_ratio: float = 0.0
+    # A real server's login or heartbeat against the minimal reference's same workload
+    # with as many callers (0 where there is none).
+    minimal_throughput_ratio: float = 0.0
+    minimal_p99_ratio: float = 0.0
+    minimal_cpu_per_call_ratio: float = 0.0
+
+    @property
+    def workload_key(self) -> str:
+        """The workload part of the id ("login-6.x")."""
+        return self.id.split("/")[0]
+
+    @property
+    def server_key(self) -> str:
+        """The server part of the id ("bare", "minimal", "small", "large")."""
+        return self.id.split("/")[1]
 
 
 @dataclass
@@ -157,14 +178,30 @@ def summarise(
     )
 
 
+def _ratios(row: Row, base: Row) -> tuple[float, float, float]:
+    """Throughput, p99 and CPU per call of `row` against `base` (0 where `base`'s is 0)."""
+    return (
+        row.throughput / base.throughput if base.throughput else 0.0,
+        row.p99_ms / base.p99_ms if base.p99_ms else 0.0,
+        row.server_cpu_us_per_call / base.server_cpu_us_per_call
+        if base.server_cpu_us_per_call
+        else 0.0,
+    )
+
+
 def add_ratios(rows: list[Row]) -> None:
-    """Each row against the empty call with as many callers."""
+    """Each row against the empty call with as many callers; each real server's login and
+    heartbeat also against the minimal reference's same workload."""
     baselines = {r.callers: r for r in rows if r.id.startswith("empty/")}
+    by_id = {r.id: r for r in rows}
     for row in rows:
         base = baselines.get(row.callers)
-        if base is None:
-            continue
-        row.throughput_ratio = row.throughput / base.throughput
-        row.p99_ratio = row.p99_ms / base.p99_ms if base.p99_ms else 0.0
-        if base.server_cpu_us_per_call:
-            row.cpu_per_call_ratio = row.server_cpu_us_per_call / base.server_cpu_us_per_call
+        if base is not None:
+            row.throughput_ratio, row.p99_ratio, row.cpu_per_call_ratio = _ratios(row, base)
+        minimal = by_id.get(f"{row.workload_key}/{MINIMAL}/{row.callers}")
+        if row.server_key in REAL_SERVERS and minimal is not None:
+            (
+                row.minimal_throughput_ratio,
+                row.minimal_p99_ratio,
+                row.minimal_cpu_per_call_ratio,
+            ) = _ratios(row, minimal)

@@ -1,7 +1,9 @@
-"""What one run measures: sizes, durations and caller counts (the full run and --smoke)."""
+"""What one run measures: sizes, durations and caller counts (the full run, --quick, and
+--smoke of each)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from scripts.benchmark import BenchError
@@ -27,6 +29,9 @@ class Plan:
     startup_runs: int = 3
     status_calls: int = 20
     channels: str = "per-caller"
+    # --quick: the empty call, the minimal reference's and the real server's 6.x login
+    # only, at `users`; no small database, no admin calls at size.
+    quick: bool = False
     smoke: bool = False
 
     @property
@@ -75,4 +80,10 @@ SMOKE = Plan(
     startup_runs=1,
     status_calls=3,
     smoke=True,
+)
+
+# About a minute: 3 rows x 2 caller counts x 3 rounds of 0.5 + 2 s, and the database.
+QUICK = Plan(duration_seconds=6.0, warmup_seconds=0.5, startup_runs=1, quick=True)
+QUICK_SMOKE = dataclasses.replace(
+    SMOKE, duration_seconds=1.2, rounds=3, warmup_seconds=0.2, quick=True
 )

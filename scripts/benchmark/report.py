@@ -9,27 +9,50 @@ from scripts.benchmark.plan import Plan
 from scripts.benchmark.targets import Target
 
 
+def _ratio(value: float) -> str:
+    return f"{value:.2f}" if value else "-"
+
+
 def print_table(rows: list[Row]) -> None:
-    """The measurements, with their ratios to the empty call."""
+    """The measurements, with their ratios to the empty call and, for the real server's
+    logins and heartbeats, to the minimal reference's."""
     head = (
-        f"{'workload':<22} {'server':<16} {'callers':>7} {'calls/s':>9} {'p50 ms':>8} "
+        f"{'workload':<22} {'server':<17} {'callers':>7} {'calls/s':>9} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'x thr':>6} {'x p99':>6} {'srv CPU':>8} {'us/call':>8} "
-        f"{'x CPU':>6} {'cli CPU':>8}"
+        f"{'x CPU':>6} {'cli CPU':>8} {'m thr':>6} {'m p99':>6} {'m CPU':>6}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
         print(
-            f"{r.workload:<22} {r.server:<16} {r.callers:>7} {r.throughput:>9.0f} "
+            f"{r.workload:<22} {r.server:<17} {r.callers:>7} {r.throughput:>9.0f} "
             f"{r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.throughput_ratio:>6.2f} {r.p99_ratio:>6.2f} "
             f"{r.server_cpu_percent:>7.0f}% {r.server_cpu_us_per_call:>8.0f} "
-            f"{r.cpu_per_call_ratio:>6.2f} {r.client_cpu_percent:>7.0f}%"
+            f"{r.cpu_per_call_ratio:>6.2f} {r.client_cpu_percent:>7.0f}% "
+            f"{_ratio(r.minimal_throughput_ratio):>6} {_ratio(r.minimal_p99_ratio):>6} "
+            f"{_ratio(r.minimal_cpu_per_call_ratio):>6}"
         )
     print(
-        "x thr, x p99, x CPU: against the empty call with as many callers. srv CPU: the "
-        "server process's CPU (all threads; 100% = one core) in the measured window; "
+        "x thr, x p99, x CPU: against the empty call with as many callers; m thr, m p99, "
+        "m CPU: against the minimal reference's same workload with as many callers. srv CPU: "
+        "the server process's CPU (all threads; 100% = one core) in the measured window; "
         "us/call: server CPU time per call; cli CPU: the load generator's."
     )
+
+
+def print_ratios(rows: list[Row]) -> None:
+    """Each real server's login and heartbeat against the empty call and the minimal
+    reference, one line each."""
+    print("\nthe real server against the empty call and the minimal reference")
+    for r in rows:
+        if not r.minimal_throughput_ratio:
+            continue
+        print(
+            f"  {r.workload}, {r.server}, {r.callers} callers: throughput "
+            f"{r.throughput_ratio:.2f}x the empty call, {r.minimal_throughput_ratio:.2f}x "
+            f"the minimal; p99 {r.p99_ratio:.2f}x, {r.minimal_p99_ratio:.2f}x; CPU per call "
+            f"{r.cpu_per_call_ratio:.2f}x, {r.minimal_cpu_per_call_ratio:.2f}x"
+        )
 
 
 def print_scale(scale: dict[str, Any], plan: Plan) -> None:
@@ -43,7 +66,8 @@ def print_scale(scale: dict[str, Any], plan: Plan) -> None:
     print(
         f"  start-up, process start to 'listening on': {startup['large_median']:.2f} s "
         f"(runs: {runs} s); {plan.small_users:,} users: {startup['small']:.2f} s; bare "
-        f"grpc.aio server: {startup['bare']:.2f} s. Includes starting Python and the imports."
+        f"grpc.aio server: {startup['bare']:.2f} s; minimal reference: "
+        f"{startup['minimal']:.2f} s. Includes starting Python and the imports."
     )
     print(
         f"  server memory (VmRSS): {scale['rss_mb']['at_startup']:.0f} MB after start-up, "

@@ -1,5 +1,7 @@
-"""The whole run: prepare the databases, start the servers, measure every row in
-interleaved rounds, the admin calls at size, then the targets."""
+"""The whole run: prepare the databases, start the servers (the bare one, the minimal
+reference, the real ones), measure every row in interleaved rounds, the admin calls at
+size, then the targets. --quick runs a part of it: the empty call, the minimal
+reference's and the real server's 6.x login, no admin calls."""
 
 from __future__ import annotations
 
@@ -15,10 +17,17 @@ from typing import Any
 
 from officestatus_server.core.keys import SigningKey
 from scripts.benchmark import BenchError
-from scripts.benchmark.children import LOAD_SCRIPT, Children, real_server_command
+from scripts.benchmark.children import LOAD_SCRIPT, Children, Server, real_server_command
 from scripts.benchmark.database import prepare_database
 from scripts.benchmark.machine import rss_mb
-from scripts.benchmark.measure import Row, Sample, add_ratios, measure_once, summarise
+from scripts.benchmark.measure import (
+    MINIMAL,
+    Row,
+    Sample,
+    add_ratios,
+    measure_once,
+    summarise,
+)
 from scripts.benchmark.plan import Plan
 from scripts.benchmark.scale import admin_scale
 from scripts.benchmark.targets import Target, targets
@@ -52,13 +61,34 @@ class Results:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
 
+def minimal_command(users: int, seats: int) -> list[str]:
+    """The minimal reference server (scripts/bench_load.py serve-minimal) with `users`
+    enabled users, telling 6.x logins `seats`."""
+    return [
+        sys.executable,
+        str(LOAD_SCRIPT),
+        "serve-minimal",
+        "--users",
+        str(users),
+        "--seats",
+        str(seats),
+    ]
+
+
 def _workloads_order(callers: int, plan: Plan) -> Iterator[tuple[str, Workload | None]]:
     """(server, workload) in the order they are measured; None: heartbeats, whose
     sessions are opened just before."""
     seats = plan.seats_total
     yield "bare", empty_workload()
+    if plan.quick:
+        yield MINIMAL, login_workload(6, callers, seats)
+        yield "large", login_workload(6, callers, seats)
+        return
     yield "bare", empty_workload(protobuf=True)
     yield "bare", constant_login_workload(callers, constant_login_reply(seats))
+    yield MINIMAL, login_workload(6, callers, seats)
+    yield MINIMAL, login_workload(3, callers, seats)
+    yield MINIMAL, None
     yield "small", login_workload(6, callers, plan.small_users)
     yield "large", login_workload(3, callers, seats)
     yield "large", login_workload(6, callers, seats)
@@ -67,7 +97,7 @@ def _workloads_order(callers: int, plan: Plan) -> Iterator[tuple[str, Workload |
 
 
 async def run(plan: Plan, work: Path, results: Results, children: Children) -> None:
-    """The whole benchmark; fills `results` as it goes."""
+    """The whole benchmark (or --quick's part of it); fills `results` as it goes."""
     plan.check()
     signing = SigningKey.generate("kms-bench")
     vendor_key = work / "kms-bench.pub"
@@ -75,9 +105,10 @@ async def run(plan: Plan, work: Path, results: Results, children: Children) -> N
     small_dir, large_dir = work / "small", work / "large"
     print(f"preparing the databases in {work} ...", flush=True)
     started = time.perf_counter()
-    await prepare_database(
-        small_dir, signing, plan.small_users, 1, plan.small_users, plan.small_enabled
-    )
+    if not plan.quick:
+        await prepare_database(
+            small_dir, signing, plan.small_users, 1, plan.small_users, plan.small_enabled
+        )
     await prepare_database(
         large_dir, signing, plan.users, plan.licenses, plan.seats_per_license, plan.enabled_at_start
     )
@@ -85,21 +116,28 @@ async def run(plan: Plan, work: Path, results: Results, children: Children) -> N
     print(f"  done in {prepare_seconds:.1f} s", flush=True)
 
     with (work / "servers.log").open("ab") as log:
-        bare = await children.start_server(
-            "bare grpc.aio",
-            [
-                sys.executable,
-                str(LOAD_SCRIPT),
-                "serve-empty",
-                "--reply-hex",
-                constant_login_reply(plan.seats_total).hex(),
-            ],
-            log,
-        )
-        small = await children.start_server(
-            f"{plan.small_users:,} users", real_server_command(small_dir, vendor_key), log
-        )
-        small_rss = rss_mb(small.pid)
+        servers = {
+            "bare": await children.start_server(
+                "bare grpc.aio",
+                [
+                    sys.executable,
+                    str(LOAD_SCRIPT),
+                    "serve-empty",
+                    "--reply-hex",
+                    constant_login_reply(plan.seats_total).hex(),
+                ],
+                log,
+            ),
+            MINIMAL: await children.start_server(
+                "minimal reference", minimal_command(plan.users, plan.seats_total), log
+            ),
+        }
+        small_rss = 0.0
+        if not plan.quick:
+            servers["small"] = await children.start_server(
+                f"{plan.small_users:,} users", real_server_command(small_dir, vendor_key), log
+            )
+            small_rss = rss_mb(servers["small"].pid)
         large_runs: list[float] = []
         for attempt in range(plan.startup_runs):
             large = await children.start_server(
@@ -108,54 +146,33 @@ async def run(plan: Plan, work: Path, results: Results, children: Children) -> N
             large_runs.append(large.startup_seconds)
             if attempt < plan.startup_runs - 1:
                 await children.stop_server(large)
+        servers["large"] = large
         large_rss = rss_mb(large.pid)
         print(
-            f"servers up: start-up {bare.startup_seconds:.2f} s (bare), "
-            f"{small.startup_seconds:.2f} s ({small.name}), "
-            f"{', '.join(f'{s:.2f}' for s in large_runs)} s ({large.name})",
+            "servers up: start-up "
+            + ", ".join(
+                f"{s.startup_seconds:.2f} s ({s.name})" for k, s in servers.items() if k != "large"
+            )
+            + f", {', '.join(f'{s:.2f}' for s in large_runs)} s ({large.name})",
             flush=True,
         )
-        servers = {"bare": bare, "small": small, "large": large}
         print("measuring ...", flush=True)
         for callers in plan.callers:
-            samples: dict[str, list[Sample]] = {}
-            workloads: dict[str, Workload] = {}
-            for number in range(1, plan.rounds + 1):
-                for key, workload in _workloads_order(callers, plan):
-                    server = servers[key]
-                    if workload is None:
-                        workload = heartbeat_workload(await open_sessions(server.address, callers))
-                    row_id = f"{workload.key}/{key}/{callers}"
-                    sample = await measure_once(children, server, workload, callers, plan)
-                    samples.setdefault(row_id, []).append(sample)
-                    workloads[row_id] = workload
-                    print(
-                        f"  round {number}/{plan.rounds}: {workload.label:<22} {server.name:<14} "
-                        f"{callers:>3} callers: {sample.calls / sample.seconds:7.0f} calls/s",
-                        flush=True,
-                    )
-            for row_id, row_samples in samples.items():
-                server = servers[row_id.split("/")[1]]
-                results.rows.append(
-                    summarise(row_id, workloads[row_id], server, callers, row_samples)
-                )
+            await _measure(plan, callers, servers, results, children)
         add_ratios(results.rows)
-        admin = await admin_scale(large, large_dir, plan)
         results.scale = {
             "prepare_seconds": prepare_seconds,
             "startup_seconds": {
-                "bare": bare.startup_seconds,
-                "small": small.startup_seconds,
+                **{k: s.startup_seconds for k, s in servers.items() if k != "large"},
                 "large": large_runs,
                 "large_median": statistics.median(large_runs),
             },
-            "rss_mb": {
-                "at_startup": large_rss,
-                "after_load": rss_mb(large.pid),
-                "small_at_startup": small_rss,
-            },
-            "admin": admin,
+            "rss_mb": {"at_startup": large_rss},
         }
+        if not plan.quick:
+            results.scale["admin"] = await admin_scale(large, large_dir, plan)
+            results.scale["rss_mb"]["small_at_startup"] = small_rss
+        results.scale["rss_mb"]["after_load"] = rss_mb(large.pid)
         for server in servers.values():
             await children.stop_server(server)
             if server.process.returncode != 0:
@@ -163,3 +180,28 @@ async def run(plan: Plan, work: Path, results: Results, children: Children) -> N
                     f"{server.name} exited with {server.process.returncode}; see {work}/servers.log"
                 )
     results.targets = targets({r.id: r for r in results.rows}, results.scale, plan)
+
+
+async def _measure(
+    plan: Plan, callers: int, servers: dict[str, Server], results: Results, children: Children
+) -> None:
+    """Every row with `callers` callers, in interleaved rounds."""
+    samples: dict[str, list[Sample]] = {}
+    workloads: dict[str, Workload] = {}
+    for number in range(1, plan.rounds + 1):
+        for key, workload in _workloads_order(callers, plan):
+            server = servers[key]
+            if workload is None:
+                workload = heartbeat_workload(await open_sessions(server.address, callers))
+            row_id = f"{workload.key}/{key}/{callers}"
+            sample = await measure_once(children, server, workload, callers, plan)
+            samples.setdefault(row_id, []).append(sample)
+            workloads[row_id] = workload
+            print(
+                f"  round {number}/{plan.rounds}: {workload.label:<22} {server.name:<17} "
+                f"{callers:>3} callers: {sample.calls / sample.seconds:7.0f} calls/s",
+                flush=True,
+            )
+    for row_id, row_samples in samples.items():
+        server = servers[row_id.split("/")[1]]
+        results.rows.append(summarise(row_id, workloads[row_id], server, callers, row_samples))
