@@ -15,7 +15,7 @@ import pytest
 from officestatus.wire import DenyReason
 from officestatus_server.core.evaluation import EVALUATION_DAYS
 from officestatus_server.core.keys import LicenseKey, LicenseKind
-from officestatus_server.core.login import decide_login
+from officestatus_server.core.login import DecisionCache, decide_login
 from officestatus_server.core.model import Installation, InstalledLicense
 from officestatus_server.core.names import name_key
 from officestatus_server.core.plans import (
@@ -956,3 +956,46 @@ def test_an_extension_beyond_the_calendar_is_refused_as_a_key(vendor: Vendor, un
         )
     assert refused.value.reason == "KEY_MALFORMED"
     assert "dates must lie between" in refused.value.message
+
+
+def test_a_kept_decision_is_given_again_only_while_the_registry_and_evaluation_hold(
+    vendor: Vendor,
+) -> None:
+    """The login decision cache: a user who signs in again gets the same answer, and
+    the first login after any change (a new registry) or a new evaluation state is
+    decided anew."""
+    cache = DecisionCache()
+    registry = add(licensed(vendor, 25, 10), names(35), at(2))
+    first, key = cache.decide(registry, "user07", at(2))
+    assert first == decide_login(registry, "user07", at(2))
+    assert first.granted
+    assert key == name_key("user07")
+    again, _ = cache.decide(registry, "user07", at(2, hours=1))
+    assert again is first  # kept, not decided again
+    registry = disable(registry, ["user07"], at(3))
+    refused, key = cache.decide(registry, "user07", at(3))
+    assert refused.reason is DenyReason.USER_DISABLED
+    assert key == ""
+    # A refusal is not kept: enabled again, the next login is granted.
+    registry = enable(registry, ["user07"], at(3))
+    assert cache.decide(registry, "user07", at(3))[0].granted
+
+
+def test_the_decision_cache_starts_over_when_full_and_forgets_no_rule(vendor: Vendor) -> None:
+    """At its limit the cache empties and fills again: names sent in ever new spellings
+    cannot fill memory, and every answer stays the rules' answer."""
+    cache = DecisionCache(limit=3)
+    registry = add(licensed(vendor, 25), names(5), at(2))
+    spellings = ["user01", "USER01", "User01", "uSER01", " user01"]
+    for name in spellings * 2:
+        decision, key = cache.decide(registry, name, at(2))
+        assert decision == decide_login(registry, name, at(2))
+        assert key == name_key("user01")
+        assert len(cache) <= 3
+    # During the evaluation the message counts the days left: a new day, a new answer.
+    fresh_cache = DecisionCache()
+    trial = add(fresh(), ["ann"], at(0))
+    day0, _ = fresh_cache.decide(trial, "ann", at(0))
+    day5, _ = fresh_cache.decide(trial, "ann", at(5))
+    assert day0.message != day5.message
+    assert day5 == decide_login(trial, "ann", at(5))

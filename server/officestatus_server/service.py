@@ -32,7 +32,7 @@ from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
 from officestatus_server.core.keys import TrustedKey, TrustStore
 from officestatus_server.core.legacy_keys import read_any_key
-from officestatus_server.core.login import Decision, Rule, answer, decide_login, standing
+from officestatus_server.core.login import Decision, DecisionCache, Rule, answer, standing
 from officestatus_server.core.model import Change, ClockSetBack, InstalledLicense, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.registry import Registry, keyed_users
@@ -238,6 +238,8 @@ class LicenseService:
         # admin change, for the metrics.
         self.tally = LoginTally()
         self.changes = ChangeTally()
+        # Granted logins already decided, for users who sign in again.
+        self._decisions = DecisionCache()
         # The usage history: sampled and flushed every `usage_flush_seconds` (0: off),
         # hours older than `usage_keep` deleted at a flush.
         self.usage_flush_seconds = usage_flush_seconds
@@ -535,7 +537,7 @@ class LicenseService:
         keep it as the user's last login from that machine. `machine` and `version`: the
         machine name and client_version the client sent."""
         now = self._now()
-        decision = decide_login(self.registry, user_name, now)
+        decision, key = self._decisions.decide(self.registry, user_name, now)
         self.tally.count(decision.reason, release)
         if not decision.granted:
             if login_log.isEnabledFor(logging.INFO):
@@ -543,7 +545,6 @@ class LicenseService:
             return LoginOutcome(decision, now)
         if login_log.isEnabledFor(logging.DEBUG):
             _log_answer("login", decision, user_name, release, machine)
-        key = name_key(decision.user_name)
         machine = clip(machine, MAX_MACHINE_NAME)
         version = clip(version, MAX_CLIENT_VERSION)
         if release.has_sessions:

@@ -20,11 +20,13 @@ while signed in, is told so.
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
 from officestatus.wire import DenyReason
+from officestatus_server.core.evaluation import Evaluation
 from officestatus_server.core.model import User
 from officestatus_server.core.names import clean_name, name_key
 from officestatus_server.core.registry import Registry
@@ -178,3 +180,46 @@ def standing(registry: Registry, user: User, now: datetime) -> Decision:
             return answer(Rule.OVER_CAPACITY_ONE_SEAT, name)
         return answer(Rule.OVER_CAPACITY, name, seats=seats)
     return answer(Rule.WELCOME, name, name=name)
+
+
+# Names whose granted decision is kept: some 250 bytes each.
+DECISIONS_KEPT = 200_000
+
+
+class DecisionCache:
+    """The granted login decisions made for one registry and evaluation, by the name as
+    the client sent it.
+
+    A decision follows from the registry (never changed: every change makes a new one),
+    the evaluation (the same object while its state holds) and the name alone. So a user
+    who signs in again is answered without the rules being run again, until either
+    changes. Only granted decisions are kept, at most `limit` names (a full cache starts
+    over): names of no user, or sent in ever new spellings, cannot fill memory. The
+    registry is held weakly, as the one it replaced must not be kept alive for this."""
+
+    def __init__(self, limit: int = DECISIONS_KEPT) -> None:
+        self._limit = limit
+        self._for: tuple[weakref.ref[Registry], Evaluation] | None = None
+        self._kept: dict[str, tuple[Decision, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def decide(self, registry: Registry, raw_name: str, now: datetime) -> tuple[Decision, str]:
+        """`decide_login`'s decision, and the user's key when it is granted ("" if not)."""
+        evaluation = registry.evaluation(now)
+        held = self._for
+        if held is None or held[0]() is not registry or held[1] is not evaluation:
+            self._kept = {}
+            self._for = (weakref.ref(registry), evaluation)
+        else:
+            found = self._kept.get(raw_name)
+            if found is not None:
+                return found
+        decision = decide_login(registry, raw_name, now)
+        if not decision.granted:
+            return decision, ""
+        if len(self._kept) >= self._limit:
+            self._kept = {}
+        found = self._kept[raw_name] = (decision, name_key(decision.user_name))
+        return found

@@ -209,15 +209,30 @@ class SessionTable:
 
     def open(self, user_key: str, now: float, release: int, seen: Seen = NOT_SEEN) -> str:
         """Start a session for a user and return its id; `seen`: where and since when."""
-        self._sweep(now)
+        if now >= self._sweep_due:
+            self._sweep(now)
         # release|run-batch|nonce|user: the user key last, as the only part that may hold
         # "|". The nonce makes each id unique (the MAC, not the nonce, stops forgery); from
         # the system's generator, so ids tell nothing of how many sessions this run opened.
         nonce = self._nonces.pop() if self._nonces else self._draw_nonces()
         payload = f"{release}|{self.run}-{self._epoch}|{nonce}|{user_key}"
+        # _mac and _add written out (bounds aside): every login with a session runs this.
         body = f"{_PREFIX}.{b64url.encode(payload.encode())}"
-        session_id = f"{body}.{self._mac(body)}"
-        self._add(session_id, Session(user_key, now, release, self.run, seen), now)
+        mac = self._keyed.copy()
+        mac.update(body.encode("ascii"))
+        session_id = f"{body}.{b64url.encode(mac.digest())}"
+        session = Session(user_key, now, release, self.run, seen)
+        mine = self._by_user.get(user_key)
+        live = self._live
+        if (mine is not None and len(mine) >= self.max_per_user) or len(live) >= self.max_total:
+            self._add(session_id, session, now)  # ends others first to keep within the bounds
+        else:
+            live[session_id] = session
+            self._by_release[release] += 1
+            if mine is None:
+                self._by_user[user_key] = {session_id: None}
+            else:
+                mine[session_id] = None
         self._opened[session_id] = False
         return session_id
 

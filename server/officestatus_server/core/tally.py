@@ -1,4 +1,4 @@
-"""Logins counted as they are decided: one dictionary increment on the login path.
+"""Logins counted as they are decided: one list increment on the login path.
 
 The service counts every login it decides into one `LoginTally`; the metrics read its
 running totals and the usage history takes what was added since its last flush. Neither
@@ -28,25 +28,37 @@ class LoginKey(NamedTuple):
         return self.reason is DenyReason.UNSPECIFIED
 
 
+# Every (reason, release) has a slot of its own in one list: a login's count is then one
+# list increment, where a Counter keyed by LoginKey built a tuple and hashed two enums.
+_RELEASES = max(Release) + 1
+_KEYS = tuple(LoginKey(reason, release) for reason in DenyReason for release in Release)
+
+
+def _slot(reason: DenyReason, release: Release) -> int:
+    return reason * _RELEASES + release
+
+
 class LoginTally:
     """Logins since the server started, by `LoginKey`; totals only ever grow."""
 
     def __init__(self) -> None:
-        self._totals: Counter[LoginKey] = Counter()
+        self._counts = [0] * ((max(DenyReason) + 1) * _RELEASES)
         self._taken: Counter[LoginKey] = Counter()
 
     def count(self, reason: DenyReason, release: Release) -> None:
         """One login decided (granted when `reason` is UNSPECIFIED)."""
-        self._totals[LoginKey(reason, release)] += 1
+        self._counts[reason * _RELEASES + release] += 1
 
     def totals(self) -> dict[LoginKey, int]:
-        """Every login since start, by key (a copy)."""
-        return dict(self._totals)
+        """Every login since start, by key, keys with none left out (a copy)."""
+        counts = self._counts
+        found = ((key, counts[_slot(*key)]) for key in _KEYS)
+        return {key: n for key, n in found if n}
 
     def take_since_last(self) -> dict[LoginKey, int]:
         """The logins counted since the last call (the first call: since start), for a
         consumer that writes them down in batches; keys with none are left out."""
-        now = Counter(self._totals)
+        now = Counter(self.totals())
         added = now - self._taken
         self._taken = now
         return dict(added)

@@ -220,6 +220,8 @@ def _guard(
                 await _refuse_stopping(context)
             request = await _request(context, method, traffic)
             try:
+                if token is None and type(request) is not _Malformed:
+                    return await unary(request, context)  # a client call: nothing to check
                 return await unary(admitted(request, context), context)
             except grpc.aio.AbortError:
                 raise

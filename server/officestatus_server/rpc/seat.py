@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import weakref
 from datetime import datetime
+from typing import Any
 
 from officestatus.licensing import seat_service_pb2 as pb
 from officestatus.licensing import seat_service_pb2_grpc as pb_grpc
@@ -62,15 +63,28 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
             request.user_name, release, request.machine_name, request.client_version
         )
         decision = outcome.decision
-        reply = pb.LoginReply(granted=decision.granted, message=decision.message)
-        if release.has_deny_reason:
-            reply.reason = int(reason_for(release, decision.reason))  # type: ignore[assignment]
-        if outcome.session_id:  # granted, to a release with sessions
-            reply.session_id = outcome.session_id
-            reply.heartbeat_interval_seconds = self._heartbeat_seconds
+        # One constructor call. A field left at its default is not sent (proto3), so each
+        # release gets its own fields only: 3.x has no reason (UNSPECIFIED, 0 here) and
+        # no session; only a granted login to a release with sessions has a session id.
+        session_id = outcome.session_id
+        heartbeat = self._heartbeat_seconds if session_id else 0
+        reason: Any = int(reason_for(release, decision.reason))
         if release.has_license_info:
-            reply.license.CopyFrom(self._license_info(outcome.at))
-        return reply
+            return pb.LoginReply(
+                granted=decision.granted,
+                message=decision.message,
+                reason=reason,
+                session_id=session_id,
+                heartbeat_interval_seconds=heartbeat,
+                license=self._license_info(outcome.at),
+            )
+        return pb.LoginReply(
+            granted=decision.granted,
+            message=decision.message,
+            reason=reason,
+            session_id=session_id,
+            heartbeat_interval_seconds=heartbeat,
+        )
 
     async def GetLicenseStatus(
         self, request: pb.LicenseStatusRequest, context: Context
