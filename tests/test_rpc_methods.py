@@ -5,7 +5,9 @@ checked."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -17,7 +19,7 @@ from officestatus.licensing import seat_service_pb2 as seat_pb
 from officestatus.licensing import seat_service_pb2_grpc as seat_grpc
 from officestatus_server.errors import NotFound, SeatsExhausted
 from officestatus_server.rpc.errors import Context
-from officestatus_server.rpc.methods import AdminToken, register
+from officestatus_server.rpc.methods import REQUEST_SECONDS, AdminToken, register
 from tests.wire import error_info
 
 TOKEN = "t0ken"
@@ -191,3 +193,38 @@ async def test_registering_something_that_registers_no_method_is_refused() -> No
     with pytest.raises(RuntimeError, match="add_nothing registered no methods"):
         register(server, add_nothing, object())
     await server.stop(None)
+
+
+async def test_a_request_late_but_within_the_limit_is_answered_and_a_silent_call_is_ended(
+    served: tuple[grpc.aio.Channel, BrokenSeats],
+) -> None:
+    """The sweep that ends calls whose request does not come (REQUEST_SECONDS) leaves a
+    call alone whose request comes late but in time, and ends one that stays silent."""
+    channel, seats = served
+    login: grpc.aio.StreamUnaryMultiCallable[bytes, bytes] = channel.stream_unary(
+        "/officestatus.licensing.SeatService/Login"
+    )
+    never = asyncio.Event()
+
+    async def late() -> AsyncIterator[bytes]:
+        await asyncio.sleep(2.5)
+        yield seat_pb.LoginRequest(user_name="ann", client_version="6.0").SerializeToString()
+
+    async def silent() -> AsyncIterator[bytes]:
+        await never.wait()
+        yield b""  # pragma: no cover (never reached)
+
+    started = time.monotonic()
+    answered, ended = await asyncio.gather(login(late()), login(silent()), return_exceptions=True)
+    never.set()
+    assert isinstance(answered, bytes)
+    assert seat_pb.LoginReply.FromString(answered).message == "hello ann"
+    assert isinstance(ended, grpc.aio.AioRpcError)
+    assert ended.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert ended.details() == (
+        "The request to /officestatus.licensing.SeatService/Login did not arrive within 5 s "
+        "of the call; the call is ended."
+    )
+    # Not before the limit (the gather's end shows the sweep ended it).
+    assert time.monotonic() - started >= REQUEST_SECONDS
+    assert seats.logins == 1

@@ -9,14 +9,14 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from officestatus.admin import admin_service_pb2_grpc
 from officestatus.licensing import seat_service_pb2_grpc
 from officestatus_server.core.timings import CallTimes
 from officestatus_server.errors import InvalidInput
 from officestatus_server.rpc.admin import AdminServicer
-from officestatus_server.rpc.methods import AdminToken, Traffic, register
+from officestatus_server.rpc.methods import AdminToken, GenericOnly, Traffic, register
 from officestatus_server.rpc.seat import SeatServicer
 from officestatus_server.service import LicenseService
 
@@ -116,9 +116,13 @@ class GrpcServer:
                 ),
             )
         self.health = _Health()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        generic_only: Any = GenericOnly(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, generic_only)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(
+                (*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME)
+            ),
+            generic_only,
         )
 
     def listen(self, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
@@ -159,6 +163,7 @@ class GrpcServer:
             self.traffic.stopping = True
             await asyncio.sleep(QUIET_SECONDS)
         await self.server.stop(grace)
+        await self.traffic.close()
 
 
 def server_credentials(cert: Path, key: Path, client_ca: Path | None) -> grpc.ServerCredentials:
