@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""Benchmark: the license server's client calls against a bare grpc.aio server.
+"""Benchmark: the license server's client calls against a bare grpc.aio server and the
+minimal reference.
 
     python scripts/bench.py                      # full run, a few minutes
     python scripts/bench.py --json bench.json    # the same, also as JSON
     python scripts/bench.py --smoke              # tiny sizes, seconds (for the tests)
     python scripts/bench.py --strict             # exit 1 when a target is missed
+    python scripts/bench.py --quick              # about a minute: empty call, minimal
+                                                 # and real 6.x login, 16 and 64 callers
+    python scripts/bench.py --instructions       # instructions per call (callgrind): empty
+                                                 # call, minimal reference, real server
     python scripts/bench.py --overhead           # metrics and history on against off
     python scripts/bench.py --overhead --instructions  # the same in instructions (callgrind)
 

@@ -43,21 +43,27 @@ def _ours(pid: int) -> bool:
 def _smoke(tmp_path: Path, *options: str, timeout: float = 180) -> tuple[str, dict[str, Any]]:
     """Run scripts/bench.py --smoke with `options`: its output and its JSON report."""
     report = tmp_path / "bench.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench.py"),
-            *options,
-            "--smoke",
-            "--json",
-            str(report),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    command = [sys.executable, str(ROOT / "scripts" / "bench.py"), *options, "--smoke"]
+    try:
+        done = subprocess.run(
+            [*command, "--json", str(report)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        # What it printed says where it was: the step that hung.
+        output = b"".join(
+            part if isinstance(part, bytes) else part.encode()
+            for part in (exc.stdout, exc.stderr)
+            if part
+        )
+        raise AssertionError(
+            f"{' '.join(command[1:])} did not finish in {timeout:g} s:\n"
+            + output.decode(errors="replace")
+        ) from None
     assert done.returncode == 0, done.stdout + done.stderr
     results: dict[str, Any] = json.loads(report.read_text())
     assert results["error"] is None
@@ -193,6 +199,36 @@ def test_the_instruction_count_benchmark_runs_its_smoke_mode(tmp_path: Path) -> 
     assert isinstance(results["met"], bool)
     assert "instructions per login" in stdout
     assert "a Prometheus scraping every 15 s" in stdout
+    assert results["verdict"] in stdout
+    assert results["pids"]
+    assert [pid for pid in results["pids"] if _ours(pid)] == []
+
+
+def test_the_reference_instruction_count_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    stdout, results = _smoke(tmp_path, "--instructions", timeout=300)
+
+    # The empty call on the bare server; the logins and the heartbeat on the minimal
+    # reference and on the real server; each server run twice, each run on its own.
+    rows = {row["id"]: row for row in results["rows"]}
+    against = ("login-6.x", "login-3.x", "heartbeat-5.x")
+    assert set(rows) == {"empty/bare"} | {f"{w}/{s}" for w in against for s in ("minimal", "real")}
+    empty = rows["empty/bare"]
+    for row in rows.values():
+        assert row["calls"] == 60
+        assert len(row["runs"]) == 2, row["id"]
+        low, high = sorted(row["runs"])
+        assert low > 0
+        assert high / low < 1.10, (row["id"], row["runs"])
+        assert row["empty_ratio"] == row["per_call"] / empty["per_call"] > 0
+        if row["id"].endswith("/real"):
+            minimal = rows[row["id"].replace("/real", "/minimal")]
+            assert row["minimal_ratio"] == row["per_call"] / minimal["per_call"] > 0
+        else:
+            assert row["minimal_ratio"] == 0
+        assert f"{row['per_call']:,.0f}" in stdout
+    assert isinstance(results["met"], bool)
+    assert results["met"] == (rows["login-6.x/real"]["empty_ratio"] <= 1.15)
+    assert "instructions per 6.x login on the real server" in results["verdict"]
     assert results["verdict"] in stdout
     assert results["pids"]
     assert [pid for pid in results["pids"] if _ours(pid)] == []

@@ -29,6 +29,20 @@ def real_server_command(data_dir: Path, vendor_key: Path) -> list[str]:
     return server_command(data_dir, "--vendor-key", str(vendor_key))
 
 
+def minimal_command(users: int, seats: int) -> list[str]:
+    """The minimal reference server (scripts/bench_load.py serve-minimal) with `users`
+    enabled users, telling 6.x logins `seats`."""
+    return [
+        sys.executable,
+        str(LOAD_SCRIPT),
+        "serve-minimal",
+        "--users",
+        str(users),
+        "--seats",
+        str(seats),
+    ]
+
+
 @dataclass
 class Server:
     """A server process that said where it listens."""

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 import scripts.benchmark
-from scripts.benchmark import BenchError, overhead, overhead_instructions
+from scripts.benchmark import BenchError, overhead, overhead_instructions, reference_instructions
 from scripts.benchmark.children import Children
 from scripts.benchmark.machine import machine, machine_line
 from scripts.benchmark.plan import FULL, QUICK, QUICK_SMOKE, SMOKE, Plan
@@ -49,11 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--instructions",
         action="store_true",
-        help="with --overhead: instructions per login under valgrind's callgrind, off against "
-        "on (scripts/benchmark/overhead_instructions.py)",
+        help="instructions per call under valgrind's callgrind: the empty call, the minimal "
+        "reference's and the real server's logins and heartbeats "
+        "(scripts/benchmark/reference_instructions.py); with --overhead: per login, metrics "
+        "off against on (scripts/benchmark/overhead_instructions.py)",
     )
     parser.add_argument(
-        "--calls", type=int, help="with --instructions: counted logins per row (default 2000)"
+        "--calls", type=int, help="with --instructions: counted calls per row (default 2000)"
     )
     parser.add_argument(
         "--users", type=int, help="with --instructions: users in the database (default 100000)"
@@ -99,29 +101,53 @@ def _plan(args: argparse.Namespace) -> Plan:
     return dataclasses.replace(plan, **changes)
 
 
-async def _instructions(args: argparse.Namespace) -> int:
-    plan = overhead_instructions.SMOKE if args.smoke else overhead_instructions.FULL
+def _sizes(args: argparse.Namespace, licenses: int) -> dict[str, Any]:
+    """--calls and --users, as changes to an instruction count's plan."""
     changes: dict[str, Any] = {}
     if args.calls is not None:
         changes["calls"] = args.calls
     if args.users is not None:
         changes["users"] = args.users
-        changes["licenses"] = min(plan.licenses, args.users)
-    plan = dataclasses.replace(plan, **changes)
+        changes["licenses"] = min(licenses, args.users)
+    return changes
+
+
+async def _instructions(args: argparse.Namespace) -> int:
+    """--instructions: the empty call, the minimal reference and the real server; with
+    --overhead, metrics and the usage history off against on."""
     info = machine()
-    print(machine_line(info), flush=True)
-    results = overhead_instructions.InstructionResults(info, dataclasses.asdict(plan))
     children = Children()
-    code = await _guarded(
-        args,
-        children,
-        results,
-        lambda work: overhead_instructions.run_instructions(plan, work, results, children),
-    )
+    results: overhead_instructions.InstructionResults | reference_instructions.ReferenceResults
+    if args.overhead:
+        side_plan = overhead_instructions.SMOKE if args.smoke else overhead_instructions.FULL
+        side_plan = dataclasses.replace(side_plan, **_sizes(args, side_plan.licenses))
+        sides = overhead_instructions.InstructionResults(info, dataclasses.asdict(side_plan))
+
+        def body(work: Path) -> Awaitable[None]:
+            return overhead_instructions.run_instructions(side_plan, work, sides, children)
+
+        def report() -> None:
+            overhead_instructions.print_instructions(sides, side_plan)
+
+        results = sides
+    else:
+        plan = reference_instructions.SMOKE if args.smoke else reference_instructions.FULL
+        plan = dataclasses.replace(plan, **_sizes(args, plan.licenses))
+        rows = reference_instructions.ReferenceResults(info, dataclasses.asdict(plan))
+
+        def body(work: Path) -> Awaitable[None]:
+            return reference_instructions.run_reference_instructions(plan, work, rows, children)
+
+        def report() -> None:
+            reference_instructions.print_reference_instructions(rows, plan)
+
+        results = rows
+    print(machine_line(info), flush=True)
+    code = await _guarded(args, children, results, body)
     print()
     print(machine_line(info))
     print()
-    overhead_instructions.print_instructions(results, plan)
+    report()
     if code == 0 and args.strict and not results.met:
         return 1
     return code
@@ -156,7 +182,10 @@ async def _overhead(args: argparse.Namespace) -> int:
 async def _guarded(
     args: argparse.Namespace,
     children: Children,
-    results: Results | overhead.OverheadResults | overhead_instructions.InstructionResults,
+    results: Results
+    | overhead.OverheadResults
+    | overhead_instructions.InstructionResults
+    | reference_instructions.ReferenceResults,
     body: Callable[[Path], Awaitable[None]],
 ) -> int:
     """Run `body` in a work folder with every process it starts stopped at the end, the
@@ -225,9 +254,6 @@ def main() -> int:
             "error: --quick is a part of the full run: not with --overhead or --instructions",
             file=sys.stderr,
         )
-        return 2
-    if args.instructions and not args.overhead:
-        print("error: --instructions goes with --overhead", file=sys.stderr)
         return 2
     if args.instructions:
         return asyncio.run(_instructions(args))

@@ -31,8 +31,10 @@ from typing import IO
 
 import grpc
 
+from officestatus_server.core.keys import SigningKey
 from scripts.benchmark import BenchError
 from scripts.benchmark.children import Children, Server
+from scripts.benchmark.database import prepare_database
 from scripts.benchmark.workloads import Workload
 
 # Instrumentation starts off: the start-up runs at valgrind's fastest, uncounted.
@@ -68,6 +70,25 @@ def have_callgrind() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (Debian: apt-get install valgrind)"
     return None
+
+
+async def prepare_counted_run(
+    work: Path, users: int, licenses: int, seats: int
+) -> tuple[Path, Path]:
+    """Before a run under callgrind: check callgrind is there, write a vendor key and a
+    database of `users` users, all enabled, and `licenses` licenses of `seats` seats signed
+    with it. The vendor key's public file and the prepared data directory (copy it for
+    each server: a server changes its database)."""
+    missing = have_callgrind()
+    if missing:
+        raise BenchError(missing)
+    signing = SigningKey.generate("kms-bench")
+    vendor_key = work / "kms-bench.pub"
+    vendor_key.write_text(signing.public_text())
+    print(f"preparing the database ({users:,} users) in {work} ...", flush=True)
+    prepared = work / "prepared"
+    await prepare_database(prepared, signing, users, licenses, seats, users)
+    return vendor_key, prepared
 
 
 def under_callgrind(command: list[str], out_file: Path) -> list[str]:

@@ -25,11 +25,8 @@ from typing import Any
 
 import aiohttp
 
-from officestatus_server.core.keys import SigningKey
-from scripts.benchmark import BenchError
 from scripts.benchmark.children import Children, Server, real_server_command
-from scripts.benchmark.database import prepare_database
-from scripts.benchmark.instructions import Count, Counter, Hook, have_callgrind
+from scripts.benchmark.instructions import Count, Counter, Hook, prepare_counted_run
 from scripts.benchmark.overhead import LIMIT, OverheadPlan, Scraper, metrics_url, side_options
 from scripts.benchmark.overhead import server_options as help_text
 from scripts.benchmark.workloads import login_workload
@@ -130,16 +127,8 @@ async def run_instructions(
     plan: InstructionPlan, work: Path, results: InstructionResults, children: Children
 ) -> None:
     """The whole run; fills `results` as it goes."""
-    missing = have_callgrind()
-    if missing:
-        raise BenchError(missing)
-    signing = SigningKey.generate("kms-bench")
-    vendor_key = work / "kms-bench.pub"
-    vendor_key.write_text(signing.public_text())
-    print(f"preparing the database ({plan.users:,} users) in {work} ...", flush=True)
-    prepared = work / "prepared"
-    await prepare_database(
-        prepared, signing, plan.users, plan.licenses, plan.seats_per_license, plan.users
+    vendor_key, prepared = await prepare_counted_run(
+        work, plan.users, plan.licenses, plan.seats_per_license
     )
     results.settings = _settings(plan)
     results.models = (

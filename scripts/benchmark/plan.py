@@ -10,11 +10,27 @@ from scripts.benchmark import BenchError
 
 
 @dataclass(frozen=True)
-class Plan:
-    """Sizes, durations and caller counts of one run."""
+class Sizes:
+    """The large database's users and licenses, with enough seats for every user."""
 
     users: int = 100_000
     licenses: int = 1_000
+
+    @property
+    def seats_per_license(self) -> int:
+        """Enough seats for every user."""
+        return -(-self.users // self.licenses)
+
+    @property
+    def seats_total(self) -> int:
+        """Seats of all the large database's licenses together."""
+        return self.seats_per_license * self.licenses
+
+
+@dataclass(frozen=True)
+class Plan(Sizes):
+    """Sizes, durations and caller counts of one run."""
+
     small_users: int = 100
     # Enabled one call at a time, and again (other users) in one call.
     enable: int = 10_000
@@ -33,16 +49,6 @@ class Plan:
     # only, at `users`; no small database, no admin calls at size.
     quick: bool = False
     smoke: bool = False
-
-    @property
-    def seats_per_license(self) -> int:
-        """Enough seats for every user."""
-        return -(-self.users // self.licenses)
-
-    @property
-    def seats_total(self) -> int:
-        """Seats of all the large database's licenses together."""
-        return self.seats_per_license * self.licenses
 
     @property
     def small_enabled(self) -> int:

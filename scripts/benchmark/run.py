@@ -17,7 +17,13 @@ from typing import Any
 
 from officestatus_server.core.keys import SigningKey
 from scripts.benchmark import BenchError
-from scripts.benchmark.children import LOAD_SCRIPT, Children, Server, real_server_command
+from scripts.benchmark.children import (
+    LOAD_SCRIPT,
+    Children,
+    Server,
+    minimal_command,
+    real_server_command,
+)
 from scripts.benchmark.database import prepare_database
 from scripts.benchmark.machine import rss_mb
 from scripts.benchmark.measure import (
@@ -59,20 +65,6 @@ class Results:
     def to_json(self) -> str:
         """The results as the --json file has them."""
         return json.dumps(dataclasses.asdict(self), indent=2)
-
-
-def minimal_command(users: int, seats: int) -> list[str]:
-    """The minimal reference server (scripts/bench_load.py serve-minimal) with `users`
-    enabled users, telling 6.x logins `seats`."""
-    return [
-        sys.executable,
-        str(LOAD_SCRIPT),
-        "serve-minimal",
-        "--users",
-        str(users),
-        "--seats",
-        str(seats),
-    ]
 
 
 def _workloads_order(callers: int, plan: Plan) -> Iterator[tuple[str, Workload | None]]:
