@@ -999,3 +999,17 @@ def test_the_decision_cache_starts_over_when_full_and_forgets_no_rule(vendor: Ve
     day5, _ = fresh_cache.decide(trial, "ann", at(5))
     assert day0.message != day5.message
     assert day5 == decide_login(trial, "ann", at(5))
+
+
+def test_a_heartbeat_decision_is_kept_by_user_key_until_a_change(vendor: Vendor) -> None:
+    """A heartbeat's decision (the user's standing) is kept as a login's is, and a
+    disable is heard at the next heartbeat."""
+    cache = DecisionCache()
+    registry = add(licensed(vendor, 25), names(5), at(2))
+    key = name_key("user02")
+    held = cache.standing(registry, key, registry.users[key], at(2))
+    assert held.granted
+    assert cache.standing(registry, key, registry.users[key], at(2, hours=2)) is held
+    registry = disable(registry, ["user02"], at(3))
+    refused = cache.standing(registry, key, registry.users[key], at(3))
+    assert refused.reason is DenyReason.USER_DISABLED

@@ -32,7 +32,7 @@ from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.evaluation import clock_set_back_change, watch_clock
 from officestatus_server.core.keys import TrustedKey, TrustStore
 from officestatus_server.core.legacy_keys import read_any_key
-from officestatus_server.core.login import Decision, DecisionCache, Rule, answer, standing
+from officestatus_server.core.login import Decision, DecisionCache, Rule, answer
 from officestatus_server.core.model import Change, ClockSetBack, InstalledLicense, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.registry import Registry, keyed_users
@@ -565,8 +565,13 @@ class LicenseService:
             ended = self._session_ended(session_id)
             return ended, _session_release(self.sessions.release_of(session_id))
         release = _session_release(session.release)
-        user = self.registry.users.get(session.user_key)
-        decision = answer(Rule.USER_REMOVED) if user is None else standing(self.registry, user, now)
+        registry = self.registry
+        user = registry.users.get(session.user_key)
+        decision = (
+            answer(Rule.USER_REMOVED)
+            if user is None
+            else self._decisions.standing(registry, session.user_key, user, now)
+        )
         if not decision.granted:
             self.sessions.close(session_id)
             if login_log.isEnabledFor(logging.INFO):

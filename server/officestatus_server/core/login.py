@@ -187,32 +187,41 @@ DECISIONS_KEPT = 200_000
 
 
 class DecisionCache:
-    """The granted login decisions made for one registry and evaluation, by the name as
-    the client sent it.
+    """The granted login and heartbeat decisions made for one registry and evaluation:
+    logins by the name as the client sent it, heartbeats by the user's key.
 
     A decision follows from the registry (never changed: every change makes a new one),
     the evaluation (the same object while its state holds) and the name alone. So a user
-    who signs in again is answered without the rules being run again, until either
-    changes. Only granted decisions are kept, at most `limit` names (a full cache starts
-    over): names of no user, or sent in ever new spellings, cannot fill memory. The
-    registry is held weakly, as the one it replaced must not be kept alive for this."""
+    who signs in again, or whose session heartbeats, is answered without the rules being
+    run again, until either changes. Only granted decisions are kept, at most `limit` of
+    each kind (a full cache starts over): names of no user, or sent in ever new
+    spellings, cannot fill memory. The registry is held weakly, as the one it replaced
+    must not be kept alive for this."""
 
     def __init__(self, limit: int = DECISIONS_KEPT) -> None:
         self._limit = limit
         self._for: tuple[weakref.ref[Registry], Evaluation] | None = None
         self._kept: dict[str, tuple[Decision, str]] = {}
+        self._standing: dict[str, Decision] = {}
 
     def __len__(self) -> int:
-        return len(self._kept)
+        return len(self._kept) + len(self._standing)
+
+    def _holds(self, registry: Registry, now: datetime) -> bool:
+        """Whether what is kept was decided for this registry and evaluation; if not,
+        it is dropped and the cache starts over for them."""
+        evaluation = registry.evaluation(now)
+        held = self._for
+        if held is not None and held[0]() is registry and held[1] is evaluation:
+            return True
+        self._kept = {}
+        self._standing = {}
+        self._for = (weakref.ref(registry), evaluation)
+        return False
 
     def decide(self, registry: Registry, raw_name: str, now: datetime) -> tuple[Decision, str]:
         """`decide_login`'s decision, and the user's key when it is granted ("" if not)."""
-        evaluation = registry.evaluation(now)
-        held = self._for
-        if held is None or held[0]() is not registry or held[1] is not evaluation:
-            self._kept = {}
-            self._for = (weakref.ref(registry), evaluation)
-        else:
+        if self._holds(registry, now):
             found = self._kept.get(raw_name)
             if found is not None:
                 return found
@@ -223,3 +232,16 @@ class DecisionCache:
             self._kept = {}
         found = self._kept[raw_name] = (decision, name_key(decision.user_name))
         return found
+
+    def standing(self, registry: Registry, user_key: str, user: User, now: datetime) -> Decision:
+        """`standing`'s decision for the user with this key (a heartbeat's)."""
+        if self._holds(registry, now):
+            found = self._standing.get(user_key)
+            if found is not None:
+                return found
+        decision = standing(registry, user, now)
+        if decision.granted:
+            if len(self._standing) >= self._limit:
+                self._standing = {}
+            self._standing[user_key] = decision
+        return decision
