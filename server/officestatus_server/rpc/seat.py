@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import weakref
 from datetime import datetime
-from typing import Any
 
 from officestatus.licensing import seat_service_pb2 as pb
 from officestatus.licensing import seat_service_pb2_grpc as pb_grpc
@@ -63,27 +62,18 @@ class SeatServicer(pb_grpc.SeatServiceServicer):
             request.user_name, release, request.machine_name, request.client_version
         )
         decision = outcome.decision
-        # One constructor call. A field left at its default is not sent (proto3), so each
-        # release gets its own fields only: 3.x has no reason (UNSPECIFIED, 0 here) and
-        # no session; only a granted login to a release with sessions has a session id.
+        # One constructor call. A field left at its default is not sent (proto3), nor a
+        # message field given None, so each release gets its own fields only: 3.x has no
+        # reason (UNSPECIFIED, 0 here) and no session; only a granted login to a release
+        # with sessions has a session id; only 6.x the license info.
         session_id = outcome.session_id
-        heartbeat = self._heartbeat_seconds if session_id else 0
-        reason: Any = int(reason_for(release, decision.reason))
-        if release.has_license_info:
-            return pb.LoginReply(
-                granted=decision.granted,
-                message=decision.message,
-                reason=reason,
-                session_id=session_id,
-                heartbeat_interval_seconds=heartbeat,
-                license=self._license_info(outcome.at),
-            )
         return pb.LoginReply(
             granted=decision.granted,
             message=decision.message,
-            reason=reason,
+            reason=int(reason_for(release, decision.reason)),  # type: ignore[arg-type]
             session_id=session_id,
-            heartbeat_interval_seconds=heartbeat,
+            heartbeat_interval_seconds=self._heartbeat_seconds if session_id else 0,
+            license=self._license_info(outcome.at) if release.has_license_info else None,
         )
 
     async def GetLicenseStatus(
