@@ -982,16 +982,24 @@ def test_a_kept_decision_is_given_again_only_while_the_registry_and_evaluation_h
 
 
 def test_the_decision_cache_starts_over_when_full_and_forgets_no_rule(vendor: Vendor) -> None:
-    """At its limit the cache empties and fills again: names sent in ever new spellings
-    cannot fill memory, and every answer stays the rules' answer."""
+    """At its limit the cache empties and fills again, and every answer stays the
+    rules' answer."""
     cache = DecisionCache(limit=3)
     registry = add(licensed(vendor, 25), names(5), at(2))
-    spellings = ["user01", "USER01", "User01", "uSER01", " user01"]
-    for name in spellings * 2:
+    for name in names(5) * 2:
         decision, key = cache.decide(registry, name, at(2))
         assert decision == decide_login(registry, name, at(2))
-        assert key == name_key("user01")
-        assert len(cache) <= 3
+        assert key == name_key(name)
+        assert 1 <= len(cache) <= 3
+    # One spelling kept per user, and never a name padded beyond a name's length: a
+    # client cannot fill memory with the names of one user.
+    other = DecisionCache()
+    padded = "user02" + " " * 10_000
+    assert other.decide(registry, padded, at(2))[0].granted
+    assert len(other) == 0
+    for name in ("user02", "USER02", "User02"):
+        assert other.decide(registry, name, at(2))[0].granted
+    assert len(other) == 1
     # During the evaluation the message counts the days left: a new day, a new answer.
     fresh_cache = DecisionCache()
     trial = add(fresh(), ["ann"], at(0))

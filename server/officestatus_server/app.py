@@ -317,12 +317,14 @@ class ServerApp:
             # through again and again. At 100,000 users (callgrind, 1,000 logins one at
             # a time), the collector costs a 6.x login some 19,000 of its 625,000
             # instructions; one young collection every 7,000 objects saved 9,000 of
-            # them, every 50,000 saved 12,000.
+            # them, every 50,000 saved 12,000. 10,000 is taken: near the first, whose
+            # young objects (cyclic garbage among them) wait less long.
             gc.set_threshold(GC_YOUNG_OBJECTS, *gc.get_threshold()[1:])
         except BaseException:
             await self._stop_http()
             for server in self._servers:
                 await server.server.stop(None)
+                await server.traffic.close()
             self._servers = []
             await self.service.close()
             self._lock.release()

@@ -28,7 +28,7 @@ from typing import NamedTuple
 from officestatus.wire import DenyReason
 from officestatus_server.core.evaluation import Evaluation
 from officestatus_server.core.model import User
-from officestatus_server.core.names import clean_name, name_key
+from officestatus_server.core.names import MAX_NAME_LENGTH, clean_name, name_key
 from officestatus_server.core.registry import Registry
 from officestatus_server.core.texts import count
 from officestatus_server.errors import InvalidInput
@@ -182,7 +182,7 @@ def standing(registry: Registry, user: User, now: datetime) -> Decision:
     return answer(Rule.WELCOME, name, name=name)
 
 
-# Names whose granted decision is kept: some 250 bytes each.
+# Decisions kept of each kind at most (there is also at most one login spelling per user).
 DECISIONS_KEPT = 200_000
 
 
@@ -193,15 +193,18 @@ class DecisionCache:
     A decision follows from the registry (never changed: every change makes a new one),
     the evaluation (the same object while its state holds) and the name alone. So a user
     who signs in again, or whose session heartbeats, is answered without the rules being
-    run again, until either changes. Only granted decisions are kept, at most `limit` of
-    each kind (a full cache starts over): names of no user, or sent in ever new
-    spellings, cannot fill memory. The registry is held weakly, as the one it replaced
-    must not be kept alive for this."""
+    run again, until either changes. Only granted decisions are kept, of a login only the
+    first spelling of each user's name that is no longer than a name can be, and at most
+    `limit` of each kind (a full cache starts over): names of no user, names padded to the
+    request's size, or one name sent in ever new spellings cannot fill memory. The
+    registry is held weakly, as the one it replaced must not be kept alive for this."""
 
     def __init__(self, limit: int = DECISIONS_KEPT) -> None:
         self._limit = limit
         self._for: tuple[weakref.ref[Registry], Evaluation] | None = None
         self._kept: dict[str, tuple[Decision, str]] = {}
+        # The users (by key) with a spelling kept in _kept.
+        self._spelled: set[str] = set()
         self._standing: dict[str, Decision] = {}
 
     def __len__(self) -> int:
@@ -215,6 +218,7 @@ class DecisionCache:
         if held is not None and held[0]() is registry and held[1] is evaluation:
             return True
         self._kept = {}
+        self._spelled = set()
         self._standing = {}
         self._for = (weakref.ref(registry), evaluation)
         return False
@@ -228,9 +232,14 @@ class DecisionCache:
         decision = decide_login(registry, raw_name, now)
         if not decision.granted:
             return decision, ""
-        if len(self._kept) >= self._limit:
-            self._kept = {}
-        found = self._kept[raw_name] = (decision, name_key(decision.user_name))
+        key = name_key(decision.user_name)
+        found = (decision, key)
+        if len(raw_name) <= MAX_NAME_LENGTH and key not in self._spelled:
+            if len(self._kept) >= self._limit:
+                self._kept = {}
+                self._spelled = set()
+            self._kept[raw_name] = found
+            self._spelled.add(key)
         return found
 
     def standing(self, registry: Registry, user_key: str, user: User, now: datetime) -> Decision:

@@ -162,8 +162,10 @@ class GrpcServer:
                 await asyncio.sleep(QUIET_SECONDS)
             self.traffic.stopping = True
             await asyncio.sleep(QUIET_SECONDS)
-        await self.server.stop(grace)
-        await self.traffic.close()
+        try:
+            await self.server.stop(grace)
+        finally:
+            await self.traffic.close()
 
 
 def server_credentials(cert: Path, key: Path, client_ca: Path | None) -> grpc.ServerCredentials:
