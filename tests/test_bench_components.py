@@ -28,7 +28,7 @@ def test_the_parts_of_a_login_are_counted_in_the_smoke_mode(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())
-    assert figures["calls"] == 50
+    assert figures["calls"] == 1_000
     parts = figures["parts"]
     assert set(parts) == {"parse-write", "decide-kept"}
     # A protobuf parse and write, and a kept decision, each cost some instructions, and
