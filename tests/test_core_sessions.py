@@ -48,7 +48,12 @@ class Disk:
 
 
 def table(
-    secret: bytes = SECRET, *, started: float = START, disk: Disk | None = None, **bounds: int
+    secret: bytes = SECRET,
+    *,
+    started: float = START,
+    disk: Disk | None = None,
+    shared: bool = False,
+    **bounds: int,
 ) -> SessionTable:
     """A new server run's session table; on record on `disk` (if any), as a start does."""
     sessions = SessionTable(
@@ -56,6 +61,7 @@ def table(
         INTERVAL,
         started=started,
         earlier=disk.earlier() if disk is not None else None,
+        shared=shared,
         **bounds,
     )
     if disk is not None:
@@ -629,3 +635,74 @@ def test_live_sessions_are_counted_by_release_as_they_open_and_end() -> None:
     assert sessions.live_by_release(later(6)) == {6: 2}
     # Every session missed its heartbeats: none left, and no release listed.
     assert sessions.live_by_release(later(INTERVAL * MISSED_HEARTBEATS + 10)) == {}
+
+
+# --- several servers over one database (shared) ------------------------------------------
+
+
+def test_a_shared_server_honours_another_servers_session_long_after_its_start() -> None:
+    a, b = table(shared=True), table(shared=True)
+    sid = a.open("alice", later(1), 5)
+    # Server A dies an hour later: its client moves to B, long past any resume window.
+    moved = b.touch(sid, later(3600))
+    assert moved is not None
+    assert moved.user_key == "alice"
+    assert b.touch(sid, later(3630)) is not None
+
+
+def test_a_server_that_is_not_shared_does_not() -> None:
+    a, b = table(), table()
+    sid = a.open("alice", later(1), 5)
+    assert b.touch(sid, later(3600)) is None
+
+
+def test_a_logout_at_another_server_ends_the_session_here() -> None:
+    a, b = table(shared=True), table(shared=True)
+    sid = a.open("alice", later(1), 5)
+    assert b.touch(sid, later(10)) is not None
+    assert a.close(sid) is True
+    assert b.ended_elsewhere([sid]) == 1
+    assert b.touch(sid, later(20)) is None
+    # Heard before the client ever came here: never resumed either.
+    other = a.open("bob", later(21), 5)
+    assert b.ended_elsewhere([other]) == 0
+    assert b.touch(other, later(22)) is None
+
+
+def test_a_session_ended_here_is_not_resumed_by_its_next_heartbeat() -> None:
+    a, b = table(shared=True), table(shared=True)
+    sid = a.open("alice", later(1), 5)
+    assert b.touch(sid, later(10)) is not None
+    assert b.close(sid) is True
+    assert b.touch(sid, later(11)) is None
+    expiring = a.open("bob", later(12), 5)
+    assert b.touch(expiring, later(13)) is not None
+    assert b.live(later(13 + INTERVAL * MISSED_HEARTBEATS + 1)) == 0
+    assert b.touch(expiring, later(14 + INTERVAL * MISSED_HEARTBEATS)) is None
+
+
+def test_a_forged_or_own_ended_id_is_refused_when_shared() -> None:
+    a, b = table(shared=True), table(b"another secret, another install", shared=True)
+    sid = a.open("alice", later(1), 5)
+    assert b.touch(sid, later(2)) is None  # not signed with this installation's secret
+    assert a.close(sid) is True
+    assert a.touch(sid, later(3)) is None
+
+
+def test_a_shared_server_remembers_at_most_max_total_ended_ids() -> None:
+    a, b = table(shared=True), table(shared=True, max_total=3)
+    ids = [a.open(f"user{i}", later(1), 5) for i in range(5)]
+    b.ended_elsewhere(ids)
+    # The oldest two are forgotten (and so honoured again); the newest three are not.
+    assert [b.touch(sid, later(2)) is not None for sid in ids] == [True, True] + [False] * 3
+
+
+def test_shared_servers_never_forget_the_other_servers_stored_sessions() -> None:
+    disk = Disk()
+    a = table(shared=True, disk=disk)
+    sid = a.open("alice", later(1), 5)
+    disk.save(a.take_flush())
+    b = table(shared=True, disk=disk)
+    b.live(later(INTERVAL * MISSED_HEARTBEATS * 10))
+    disk.save(b.take_flush())
+    assert sid in disk.live

@@ -4,6 +4,7 @@ What every store must do, this one included, is tests/test_store_contract.py."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
 from datetime import UTC, datetime
@@ -208,3 +209,46 @@ async def test_a_backup_is_a_consistent_copy_taken_while_open(tmp_path: Path) ->
     assert report.records_checked == 4
     with pytest.raises(FileExistsError):
         await SqliteStore(tmp_path / "os.db").backup(target)
+
+
+async def test_a_sqlite_store_is_not_shared_and_its_follow_hears_nothing_until_closed(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "os.db")
+    await store.open(NOW)
+    assert store.shared is False
+    heard: list[object] = []
+
+    async def listen() -> None:
+        async for item in store.follow():
+            heard.append(item)
+
+    listener = asyncio.create_task(listen())
+    await store.commit(Change(audit=_audit("user.add")))
+    await asyncio.sleep(0.05)
+    assert not listener.done()
+    await store.close()
+    await asyncio.wait_for(listener, 1)
+    assert heard == []
+
+
+async def test_a_database_of_the_last_schema_gets_change_numbers_from_zero(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "os.db"
+    store = SqliteStore(path)
+    await store.open(NOW)
+    await store.commit(Change(audit=_audit("user.add")))
+    await store.close()
+    # As the previous release left it: no change number, no ended sessions.
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM meta WHERE key = 'change_number'")
+        db.execute("DROP TABLE ended_sessions")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    db.close()
+    store = SqliteStore(path)
+    assert (await store.open(NOW)).change_number == 0
+    assert await store.commit(Change(audit=_audit("user.enable"))) == 1
+    await store.end_sessions(["s2.x.y"], NOW)
+    assert await store.ended_sessions(NOW) == {"s2.x.y"}
+    await store.close()

@@ -3,6 +3,13 @@
 It keeps the whole registry in memory, consistent with storage: an admin change is
 planned by the core under one lock, committed in one transaction, and only then applied
 to memory. Logins and heartbeats read memory only, never the database.
+
+Several servers may share one database (`Store.shared`). Each change is then planned
+under the database's installation lock, after this server caught up with what the
+others wrote (each change is numbered: a number other than the last one seen here
+means the state is read again). Between changes, `Store.follow` tells of the others'
+changes as they happen, and the server catches up by itself; logouts travel the same
+way. While the database is unreachable, logins go on from memory.
 """
 
 from __future__ import annotations
@@ -83,7 +90,7 @@ from officestatus_server.errors import (
     NotStarted,
     StorageError,
 )
-from officestatus_server.storage.base import Store, StoredLicense
+from officestatus_server.storage.base import Heard, Store, Stored, StoredLicense, Transaction
 
 log = logging.getLogger("officestatus.service")
 # Every login and heartbeat answer: refusals at info, grants at debug. Each call site
@@ -99,6 +106,10 @@ Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
 # How often the latest time seen is written down while the server runs.
 HIGH_WATER_EVERY = timedelta(minutes=1)
+# Shared database: how far back a start reads the sessions logged out at other servers,
+# and how long a follower that failed waits before it listens again.
+ENDED_LOOKBACK = timedelta(days=1)
+FOLLOW_RETRY_SECONDS = 1.0
 
 
 def utc_now() -> datetime:
@@ -226,6 +237,9 @@ class LicenseService:
         self.took_over: TookOver | None = None
         self._lock = asyncio.Lock()
         self._registry: Registry | None = None
+        # The number of the newest change in memory (Store: every change is numbered).
+        self._number = 0
+        self._follower: asyncio.Task[None] | None = None
         self._high_water = datetime.min.replace(tzinfo=UTC)
         self._keeper: asyncio.Task[None] | None = None
         # Work that must finish even if whoever asked for it has gone.
@@ -261,16 +275,13 @@ class LicenseService:
         `seed` (the takeover of an older installation) fills a new installation."""
         now = self._clock()
         stored = await self._store.open(now, seed)
-        self.took_over = stored.took_over
         if (
             stored.took_over is not None
             and stored.took_over.heartbeat_seconds is not None
             and not self._heartbeat_configured
         ):
             self._interval = timedelta(seconds=stored.took_over.heartbeat_seconds)
-        self._registry = Registry(
-            stored.installation, *await self._verify_and_key(stored.licenses, stored.users)
-        )
+        await self._load(stored)
         # The clock is checked against the latest time any earlier run saw: setting it
         # back while the server is stopped shows too.
         self._high_water = stored.clock_high_water
@@ -287,12 +298,17 @@ class LicenseService:
             earlier=await self._store.sessions(),
             max_per_user=self._max_per_user,
             max_total=self._max_sessions,
+            shared=self._store.shared,
         )
+        if self._store.shared:
+            sessions.ended_elsewhere(await self._store.ended_sessions(now - ENDED_LOOKBACK))
         # This run is on record before it issues an id: a crash never orphans its ids.
         await self._store.save_sessions(sessions.take_flush())
         self._sessions = sessions
         self._last_logins = LastLogins(await self._store.last_logins(), self._max_last_logins)
         self._keeper = asyncio.get_running_loop().create_task(self._keep_high_water())
+        if self._store.shared:
+            self._follower = asyncio.get_running_loop().create_task(self._follow(now))
         if self.usage_flush_seconds > 0:
             self._observe_usage(now)
             self._usage_keeper = asyncio.get_running_loop().create_task(self._keep_usage())
@@ -306,6 +322,11 @@ class LicenseService:
 
     async def close(self) -> None:
         """Write down the latest time seen and the usage history, and close storage."""
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -342,11 +363,76 @@ class LicenseService:
 
     async def _commit_set_back(self, set_back: ClockSetBack) -> None:
         change = clock_set_back_change(set_back)
-        async with self._lock:
-            await self._store.commit(change)
-            self._registry = self.registry.apply(change)
+        async with self._lock, self._store.change() as tx:
+            await self._catch_up_in(tx)
+            number = await tx.write(change)
+        self._registry = self.registry.apply(change)
+        self._number = number
         log.warning("%s", change.audit.result if change.audit else "clock set back")
         self._check_alerts()
+
+    # --- following the database (several servers) -------------------------------------
+
+    async def _load(self, stored: Stored) -> None:
+        """Put the stored state in memory, the licenses verified again."""
+        registry = Registry(
+            stored.installation, *await self._verify_and_key(stored.licenses, stored.users)
+        )
+        self._registry = registry
+        self._number = stored.change_number
+        self.took_over = stored.took_over
+        self._high_water = max(self._high_water, stored.clock_high_water)
+
+    async def _catch_up_in(self, tx: Transaction) -> None:
+        """Under the installation's lock: read the state again if another server
+        changed it since memory was last in step."""
+        if tx.number != self._number:
+            await self._reloaded(await tx.load())
+
+    async def _reloaded(self, stored: Stored) -> None:
+        before = self._number
+        await self._load(stored)
+        log.info(
+            "caught up with changes %d to %d made through other servers", before + 1, self._number
+        )
+        if self.usage_flush_seconds > 0:
+            self._observe_usage(self._clock())
+        self._check_alerts()
+
+    async def catch_up(self) -> bool:
+        """Read the state again if the database holds a change memory has not seen;
+        whether it did."""
+        async with self._lock:
+            if await self._store.change_number() == self._number:
+                return False
+            await self._reloaded(await self._store.load())
+            return True
+
+    async def _follow(self, started: datetime) -> None:
+        """Hear the other servers' changes and logouts, and catch up (for ever: on an
+        error, the follower waits a moment and listens again)."""
+        since = started
+        while True:
+            try:
+                async for heard in self._store.follow():
+                    since = await self._heard(heard, since)
+            except LicenseServerError as exc:
+                log.warning("cannot follow the database: %s", exc.message)
+            await asyncio.sleep(FOLLOW_RETRY_SECONDS)
+
+    async def _heard(self, heard: Heard, since: datetime) -> datetime:
+        """Apply what was heard; the time from which logouts were last read."""
+        if heard.ended_sessions:
+            self.sessions.ended_elsewhere(heard.ended_sessions)
+        if heard.number is not None:
+            if heard.number > self._number:
+                await self.catch_up()
+            return since
+        # A poll or a reconnect: notices may have been missed.
+        now = self._clock()
+        self.sessions.ended_elsewhere(await self._store.ended_sessions(since))
+        await self.catch_up()
+        return now - timedelta(seconds=FOLLOW_RETRY_SECONDS)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -603,8 +689,12 @@ class LicenseService:
         return {_session_release(release): n for release, n in live.items()}
 
     def logout(self, session_id: str) -> bool:
-        """End a session; whether it was live."""
-        return self.sessions.close(session_id)
+        """End a session; whether it was live. Other servers over the same database hear
+        of it (written down in the background: never on the logout's path)."""
+        live = self.sessions.close(session_id)
+        if self._store.shared:
+            self._background(self._store.end_sessions([session_id], self._clock()))
+        return live
 
     def _user_key(self, user_name: str) -> str:
         """The key of a user that exists; NotFound names the user otherwise."""
@@ -678,14 +768,19 @@ class LicenseService:
         self, plan: Callable[[Registry, datetime], Change], via: str
     ) -> Change:
         async with self._lock:
-            now = self._now()
-            change = replace(plan(self.registry, now), clock_high_water=self._high_water)
-            if via and change.audit is not None:
-                change = replace(
-                    change, audit=replace(change.audit, result=f"{change.audit.result} ({via})")
-                )
-            await self._store.commit(change)
+            async with self._store.change() as tx:
+                # Planned on the state as stored: no other server's change comes between.
+                await self._catch_up_in(tx)
+                now = self._now()
+                change = replace(plan(self.registry, now), clock_high_water=self._high_water)
+                if via and change.audit is not None:
+                    change = replace(
+                        change,
+                        audit=replace(change.audit, result=f"{change.audit.result} ({via})"),
+                    )
+                number = await tx.write(change)
             self._registry = self.registry.apply(change)
+            self._number = number
             if self.usage_flush_seconds > 0:
                 # The enabled users' peak: a change may raise it between two samples.
                 self._observe_usage(now)

@@ -17,6 +17,12 @@ down as live, and those it issued after its last batch was written (the id names
 batch: an earlier run that crashed may have issued them). So a logged-out or expired
 session stays ended after a restart, except one that ended after the last batch before
 a crash.
+
+Several servers over one database (`shared`): each is a run, and a client may move to
+another server when its own fails. A genuine id of another run is then honoured at any
+time (not only just after a start), unless it ended: logged out or dropped here, or
+logged out at another server (`ended_elsewhere`, as the database tells). Those ids are
+remembered, the newest `max_total` of them.
 """
 
 from __future__ import annotations
@@ -147,7 +153,9 @@ class SessionTable:
         earlier: EarlierRuns | None = None,
         max_per_user: int = DEFAULT_MAX_PER_USER,
         max_total: int = DEFAULT_MAX_TOTAL,
+        shared: bool = False,
     ) -> None:
+        self.shared = shared
         self._keyed = hashlib.blake2b(key=secret, digest_size=18)
         self.interval = float(interval)
         self.max_per_user = max_per_user
@@ -175,6 +183,8 @@ class SessionTable:
         self._unrecorded = earlier.unrecorded
         # Sessions of earlier runs resumed or ended in this run: never resumed again.
         self._consumed: set[str] = set()
+        # Shared: ids of other runs that ended (here or at another server), oldest first.
+        self._ended_others: OrderedDict[str, None] = OrderedDict()
         self._forget_earlier = False
         # Since the last batch: opened (True when a row of it may be stored) and ended.
         self._epoch = 1
@@ -299,7 +309,11 @@ class SessionTable:
             session.last_seen = now
             self._live.move_to_end(session_id)
             return session
-        if session_id in self._notices or session_id in self._consumed:
+        if (
+            session_id in self._notices
+            or session_id in self._consumed
+            or session_id in self._ended_others
+        ):
             return None
         verified = self._verified(session_id)
         if verified is None or not self._may_resume(session_id, *verified, now):
@@ -307,14 +321,19 @@ class SessionTable:
         resumed = verified[0]
         resumed.last_seen = now  # issued before a restart and live then: resume it
         resumed.seen = self._seen_earlier.pop(session_id, NOT_SEEN)
-        self._consumed.add(session_id)
+        if not self.shared:  # shared: remembered when it ends (bounded)
+            self._consumed.add(session_id)
         self._resumable.discard(session_id)
         self._add(session_id, resumed, now)
         self._opened[session_id] = True
         return resumed
 
     def _may_resume(self, session_id: str, session: Session, epoch: int | None, now: float) -> bool:
-        if session.run == self.run or not self._resuming or now > self._resume_until:
+        if session.run == self.run:
+            return False
+        if self.shared:
+            return True  # issued by another server, and not ended: it moved here
+        if not self._resuming or now > self._resume_until:
             return False
         if session_id in self._resumable:
             return True
@@ -358,6 +377,23 @@ class SessionTable:
                 ended += 1
         return ended
 
+    def ended_elsewhere(self, session_ids: Iterable[str]) -> int:
+        """Sessions logged out at another server: ended here too, and never resumed.
+        How many of them were live here."""
+        ended = 0
+        for session_id in session_ids:
+            if self._end(session_id):
+                ended += 1
+            self._remember_ended(session_id)
+        return ended
+
+    def _remember_ended(self, session_id: str) -> None:
+        ended = self._ended_others
+        ended[session_id] = None
+        ended.move_to_end(session_id)
+        while len(ended) > self.max_total:
+            ended.popitem(last=False)
+
     def close(self, session_id: str) -> bool:
         """End a session (logout); whether it was live."""
         if self._end(session_id):
@@ -365,7 +401,10 @@ class SessionTable:
         # A session of an earlier run that has not heartbeated since the restart.
         verified = self._verified(session_id)
         if verified is not None and verified[0].run != self.run:
-            self._consumed.add(session_id)
+            if self.shared:
+                self._remember_ended(session_id)
+            else:
+                self._consumed.add(session_id)
             self._resumable.discard(session_id)
             self._closed.add(session_id)
         return False
@@ -379,7 +418,7 @@ class SessionTable:
             self._end(sid)
         while self._notices and next(iter(self._notices.values())).at < limit:
             self._notices.popitem(last=False)
-        if self._resuming and now > self._resume_until:
+        if self._resuming and now > self._resume_until and not self.shared:
             # Every live session of an earlier run has heartbeated by now: the others
             # ended, and what is stored of them goes with the next batch.
             self._resuming = False
@@ -401,6 +440,8 @@ class SessionTable:
         session = self._live.pop(session_id, None)
         if session is None:
             return False
+        if self.shared and session.run != self.run:
+            self._remember_ended(session_id)
         self._by_release[session.release] -= 1
         mine = self._by_user[session.user_key]
         del mine[session_id]

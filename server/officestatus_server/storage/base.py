@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +40,52 @@ class Stored:
     clock_high_water: datetime
     # When this installation was made by taking over an older one: what it left.
     took_over: TookOver | None = None
+    # The number of the newest change written down (0 before the first): every change
+    # but the clock's high-water mark alone gets the next one (see `numbered`).
+    change_number: int = 0
+
+
+# The fields of a Change that are the server's own bookkeeping: a change of these alone
+# is written but not numbered, so other servers need not reload for it.
+_BOOKKEEPING = frozenset({"audit", "clock_high_water", "touched"})
+
+
+def numbered(change: Change) -> bool:
+    """Whether writing `change` takes the next change number (other servers reload)."""
+    if change.audit is not None:
+        return True
+    return any(
+        getattr(change, f.name) != f.default for f in fields(change) if f.name not in _BOOKKEEPING
+    )
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What `Store.follow` heard: a change written by some server (`number`, its change
+    number), sessions logged out at another server (`ended_sessions`), or neither, with
+    `number` None: the store may have missed notices (a reconnect, a poll), so the
+    follower compares change numbers and reads the ended sessions again."""
+
+    number: int | None = None
+    ended_sessions: tuple[str, ...] = ()
+
+
+class Transaction(Protocol):
+    """One change under the installation's lock: no other server's change can come
+    between what is read here and what is written; all of it or nothing is written."""
+
+    @property
+    def number(self) -> int:
+        """The newest change number when the lock was taken."""
+        ...
+
+    async def load(self) -> Stored:
+        """Everything as stored, read under the lock (`created` False)."""
+        ...
+
+    async def write(self, change: Change) -> int:
+        """Write `change` and its audit entry; the change number after it."""
+        ...
 
 
 class Store(Protocol):
@@ -49,8 +96,41 @@ class Store(Protocol):
         from `seed`, a takeover, when given: all of it or nothing), load all."""
         ...
 
-    async def commit(self, change: Change) -> None:
-        """Write one change and its audit entry atomically; nothing of it on failure."""
+    # True when other servers may write the same database (their changes are heard
+    # through `follow`); False for a database of this server alone.
+    shared: bool
+
+    async def commit(self, change: Change) -> int:
+        """Write one change and its audit entry atomically; nothing of it on failure. The
+        change number after it."""
+        ...
+
+    def change(self) -> AbstractAsyncContextManager[Transaction]:
+        """The installation locked for one change: committed when the block ends, rolled
+        back (nothing written) when it raises."""
+        ...
+
+    async def load(self) -> Stored:
+        """Everything as stored now, one consistent read (`created` False)."""
+        ...
+
+    async def change_number(self) -> int:
+        """The newest change number (cheap: for a poll)."""
+        ...
+
+    def follow(self) -> AsyncIterator[Heard]:
+        """What other servers write, as it happens, until the store closes. A store that
+        is not shared yields nothing; a shared one also yields `Heard()` now and then
+        (a slow poll) and after it lost and regained the database."""
+        ...
+
+    async def end_sessions(self, session_ids: Sequence[str], at: datetime) -> None:
+        """Write down sessions logged out here, for the other servers (heard by them as
+        `Heard.ended_sessions`); kept a day."""
+        ...
+
+    async def ended_sessions(self, since: datetime) -> frozenset[str]:
+        """The sessions logged out at any server since `since`."""
         ...
 
     async def sessions(self) -> EarlierRuns:

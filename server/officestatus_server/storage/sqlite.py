@@ -18,7 +18,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -37,7 +37,7 @@ from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover, TookOver
 from officestatus_server.core.usage import UsageHour
 from officestatus_server.errors import PreconditionFailed, StorageError
-from officestatus_server.storage.base import Stored, StoredLicense
+from officestatus_server.storage.base import Heard, Stored, StoredLicense, numbered
 
 # Each entry moves the schema from version i to i + 1: SQL statements, or a function for
 # what SQL alone cannot do. Only ever append.
@@ -136,6 +136,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             count INTEGER NOT NULL,
             PRIMARY KEY (hour, reason, release)) WITHOUT ROWID""",
     ),
+    (
+        # Every change but the clock's high-water mark alone is numbered (storage/base.py
+        # `numbered`); sessions logged out, for servers that share a database (a day).
+        "INSERT INTO meta (key, value) VALUES ('change_number', '0')",
+        """CREATE TABLE ended_sessions (
+            session_id TEXT PRIMARY KEY,
+            at TEXT NOT NULL) WITHOUT ROWID""",
+        "CREATE INDEX ended_sessions_at ON ended_sessions (at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # A live session whose sign-in was not recorded (carried over by a takeover).
@@ -204,13 +213,45 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
+# How long a logout is kept for other servers (`end_sessions`).
+ENDED_KEPT = timedelta(days=1)
+
+
+class SqliteTransaction:
+    """One change under the store's lock and an immediate SQLite transaction."""
+
+    def __init__(self, store: SqliteStore, conn: aiosqlite.Connection, number: int) -> None:
+        self._store = store
+        self._conn = conn
+        self._number = number
+
+    @property
+    def number(self) -> int:
+        return self._number
+
+    async def load(self) -> Stored:
+        return await self._store._load(created=False)
+
+    async def write(self, change: Change) -> int:
+        await self._store._write(self._conn, change)
+        if numbered(change):
+            self._number += 1
+            await self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'change_number'", (str(self._number),)
+            )
+        return self._number
+
+
 class SqliteStore:
-    """The server's state in one SQLite file."""
+    """The server's state in one SQLite file, of this server alone."""
+
+    shared = False
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._closed = asyncio.Event()
 
     @property
     def _conn(self) -> aiosqlite.Connection:
@@ -328,6 +369,7 @@ class SqliteStore:
 
     async def close(self, *, checkpoint: bool = True) -> None:
         """Close the database; at a clean stop the main file holds every change first."""
+        self._closed.set()
         if self._db is not None:
             db, self._db = self._db, None
             if checkpoint:
@@ -436,18 +478,76 @@ class SqliteStore:
             created,
             clock_high_water=high_water,
             took_over=took_over,
+            change_number=int(meta.get("change_number", "0")),
         )
 
-    async def commit(self, change: Change) -> None:
+    async def commit(self, change: Change) -> int:
         """Write one change and its audit entry atomically; nothing of it on failure."""
+        async with self.change() as tx:
+            return await tx.write(change)
+
+    @asynccontextmanager
+    async def change(self) -> AsyncIterator[SqliteTransaction]:
+        """One change under the lock, in one immediate transaction."""
         try:
             async with self._transaction() as conn:
-                await self._write(conn, change)
+                yield SqliteTransaction(self, conn, await _change_number(conn))
         except sqlite3.Error as exc:
-            raise StorageError(
-                f"The database refused the change ({exc}); nothing was changed.",
-                reason="STORAGE_WRITE_FAILED",
-            ) from exc
+            raise _write_failed(exc) from exc
+
+    async def load(self) -> Stored:
+        """Everything as stored now."""
+        try:
+            async with self._lock:
+                return await self._load(created=False)
+        except sqlite3.Error as exc:
+            raise self._read_failed("the installation", exc) from exc
+
+    async def change_number(self) -> int:
+        """The newest change number."""
+        try:
+            async with self._lock:
+                return await _change_number(self._conn)
+        except sqlite3.Error as exc:
+            raise self._read_failed("the change number", exc) from exc
+
+    async def follow(self) -> AsyncIterator[Heard]:
+        """Nothing to hear: no other server writes this file. Ends when the store closes."""
+        await self._closed.wait()
+        return
+        yield  # an async generator that yields nothing
+
+    async def end_sessions(self, session_ids: Sequence[str], at: datetime) -> None:
+        """Write down sessions logged out, and forget those kept longer than a day."""
+        try:
+            async with self._transaction() as conn:
+                await conn.executemany(
+                    "INSERT OR REPLACE INTO ended_sessions (session_id, at) VALUES (?, ?)",
+                    [(s, _ts(at)) for s in session_ids],
+                )
+                await conn.execute(
+                    "DELETE FROM ended_sessions WHERE at < ?", (_ts(at - ENDED_KEPT),)
+                )
+        except sqlite3.Error as exc:
+            raise _write_failed(exc) from exc
+
+    async def ended_sessions(self, since: datetime) -> frozenset[str]:
+        """The sessions logged out since `since`."""
+        try:
+            async with (
+                self._lock,
+                self._conn.execute(
+                    "SELECT session_id FROM ended_sessions WHERE at >= ?", (_ts(since),)
+                ) as cur,
+            ):
+                return frozenset(str(r[0]) for r in await cur.fetchall())
+        except sqlite3.Error as exc:
+            raise self._read_failed("the ended sessions", exc) from exc
+
+    def _read_failed(self, what: str, exc: sqlite3.Error) -> StorageError:
+        return StorageError(
+            f"Cannot read {what} from {self.path.name}: {exc}.", reason="STORAGE_READ_FAILED"
+        )
 
     async def _write(self, conn: aiosqlite.Connection, change: Change) -> None:
         if change.remove_licenses:
@@ -734,6 +834,19 @@ class SqliteStore:
                 f"The backup failed ({exc}); the database itself is untouched.",
                 reason="BACKUP_FAILED",
             ) from exc
+
+
+def _write_failed(exc: sqlite3.Error) -> StorageError:
+    return StorageError(
+        f"The database refused the change ({exc}); nothing was changed.",
+        reason="STORAGE_WRITE_FAILED",
+    )
+
+
+async def _change_number(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("SELECT value FROM meta WHERE key = 'change_number'") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def _audit_head(conn: aiosqlite.Connection) -> tuple[str, int]:
