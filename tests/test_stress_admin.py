@@ -18,10 +18,11 @@ own at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from officestatus_client import (
     Status,
 )
 from officestatus_server.core.model import Change
+from officestatus_server.storage.base import Transaction
 from tests.support import RunningServer, Vendor
 
 ROUNDS = 8
@@ -325,20 +327,28 @@ async def test_a_remove_racing_an_install_of_the_same_license_reports_what_it_di
     service = server.app.service
     store = service._store
     committing, release, remove_waiting = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    real_commit, real_remove = store.commit, service.remove_license
+    real_change, real_remove = store.change, service.remove_license
 
-    async def held_commit(change: Change) -> None:
-        if change.add_licenses:  # the install holds the lock until the test lets go
-            committing.set()
-            await release.wait()
-        await real_commit(change)
+    @contextlib.asynccontextmanager
+    async def held_change() -> AsyncIterator[Transaction]:
+        async with real_change() as tx:
+            real_write = tx.write
+
+            async def held_write(change: Change) -> int:
+                if change.add_licenses:  # the install holds the lock until the test lets go
+                    committing.set()
+                    await release.wait()
+                return await real_write(change)
+
+            tx.write = held_write  # type: ignore[method-assign]
+            yield tx
 
     async def remove_then_signal(license_id: str, force: bool) -> Any:
         removal = real_remove(license_id, force)
         remove_waiting.set()  # runs on, reading the registry, until it waits for the lock
         return await removal
 
-    monkeypatch.setattr(store, "commit", held_commit)
+    monkeypatch.setattr(store, "change", held_change)
     monkeypatch.setattr(service, "remove_license", remove_then_signal)
     text = vendor.issue(5, license_id="S-RACE")
     async with (
