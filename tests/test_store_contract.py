@@ -29,8 +29,8 @@ from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import Seen, SessionFlush
 from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.usage import UsageHour
-from officestatus_server.errors import StorageError
-from officestatus_server.storage.base import Store
+from officestatus_server.errors import SeatsExhausted, StorageError
+from officestatus_server.storage.base import TABLE_ORDER, Store
 from officestatus_server.storage.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -601,3 +601,99 @@ async def test_a_store_not_open_refuses_every_call_and_writes_nothing(
     assert not stored.created
     assert audit == []
     assert earlier.unrecorded
+
+
+# --- change numbers, the installation's lock, several stores over one database ----------
+
+
+async def test_every_change_but_the_clocks_mark_alone_takes_the_next_number(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    assert (await store.open(NOW)).change_number == 0
+    assert await store.commit(Change(audit=_audit("user.add"))) == 1
+    assert await store.commit(Change(audit=None, clock_high_water=LATER)) == 1
+    assert await store.commit(Change(audit=None, put_users=(User("ann", False, NOW),))) == 2
+    assert await store.change_number() == 2
+    await store.close()
+    reopened = store_factory()
+    assert (await reopened.open(LATER)).change_number == 2
+    assert (await reopened.load()).change_number == 2
+    await reopened.close()
+
+
+async def test_a_change_block_that_raises_writes_nothing(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+
+    async def refused_after_a_write() -> None:
+        async with store.change() as tx:
+            await tx.write(Change(audit=_audit("user.add"), put_users=(User("ann", True, NOW),)))
+            raise SeatsExhausted("1 of 1 seats in use")
+
+    with pytest.raises(SeatsExhausted):
+        await refused_after_a_write()
+    assert await store.change_number() == 0
+    assert (await store.load()).users == ()
+    assert await store.audit(10) == []
+    await store.close()
+
+
+async def test_a_change_through_another_store_shows_under_the_lock(
+    store_factory: StoreFactory,
+) -> None:
+    first, second = store_factory(), store_factory()
+    await first.open(NOW)
+    await second.open(NOW)
+    await first.commit(Change(audit=_audit("user.add"), put_users=(User("ann", True, NOW),)))
+    async with second.change() as tx:
+        assert tx.number == 1
+        assert [u.name for u in (await tx.load()).users] == ["ann"]
+        assert await tx.write(Change(audit=_audit("user.add"))) == 2
+    assert await first.change_number() == 2
+    assert (await first.verify_audit()).intact
+    await second.close()
+    await first.close()
+
+
+async def test_sessions_logged_out_are_read_back_for_a_day(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.end_sessions(["s2.old.x"], NOW)
+    await store.end_sessions(["s2.new.y", "s2.new.z"], NOW + timedelta(days=1, hours=1))
+    assert await store.ended_sessions(NOW) == {"s2.new.y", "s2.new.z"}
+    await store.close()
+
+
+async def test_an_installation_value_is_the_first_one_proposed(
+    store_factory: StoreFactory,
+) -> None:
+    first, second = store_factory(), store_factory()
+    await first.open(NOW)
+    await second.open(NOW)
+    assert await first.installation_value("admin_token", "token-of-a") == "token-of-a"
+    assert await second.installation_value("admin_token", "token-of-b") == "token-of-a"
+    await second.installation_value("vendor_key:k1", "key one")
+    await first.installation_value("vendor_key:k2", "key two")
+    assert await first.installation_values("vendor_key:") == {
+        "vendor_key:k1": "key one",
+        "vendor_key:k2": "key two",
+    }
+    await second.close()
+    await first.close()
+
+
+async def test_a_dump_holds_every_table_and_what_was_written(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open(NOW)
+    await store.commit(
+        Change(audit=_audit("license.install"), add_licenses=(_lic("L-2"), _lic("L-1")))
+    )
+    tables = await store.dump()
+    assert tuple(tables) == TABLE_ORDER
+    columns, rows = tables["licenses"]
+    ids = [row[columns.index("license_id")] for row in rows]
+    assert ids == ["L-2", "L-1"]  # in the order installed
+    assert len(tables["audit"][1]) == 1
+    assert tables == await store.dump()
+    await store.close()

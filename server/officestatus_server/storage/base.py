@@ -88,6 +88,26 @@ class Transaction(Protocol):
         ...
 
 
+# Every table of an installation, as `Store.dump` gives it and `Store.restore` takes it:
+# its columns, and its rows in key order, each value as SQLite holds it (text for times,
+# integers, reals, None).
+Tables = dict[str, tuple[tuple[str, ...], list[tuple[object, ...]]]]
+# The tables, in the order they are restored (as the PostgreSQL store's `restore` writes them).
+TABLE_ORDER = (
+    "meta",
+    "licenses",
+    "users",
+    "audit",
+    "live_sessions",
+    "session_runs",
+    "carried_sessions",
+    "last_logins",
+    "usage_hours",
+    "usage_denials",
+    "ended_sessions",
+)
+
+
 class Store(Protocol):
     """A durable store. Each `commit` is one atomic, durable transaction."""
 
@@ -131,6 +151,20 @@ class Store(Protocol):
 
     async def ended_sessions(self, since: datetime) -> frozenset[str]:
         """The sessions logged out at any server since `since`."""
+        ...
+
+    async def installation_value(self, key: str, proposed: str) -> str:
+        """A value of the whole installation (the admin token of servers that share the
+        database): the one stored under `key`, else `proposed`, stored now."""
+        ...
+
+    async def installation_values(self, prefix: str) -> dict[str, str]:
+        """Every installation value whose key starts with `prefix`, by key."""
+        ...
+
+    async def dump(self) -> Tables:
+        """Everything the database holds of the installation, one consistent read (to
+        move it to another database: see storage/move.py)."""
         ...
 
     async def sessions(self) -> EarlierRuns:

@@ -37,7 +37,14 @@ from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover, TookOver
 from officestatus_server.core.usage import UsageHour
 from officestatus_server.errors import PreconditionFailed, StorageError
-from officestatus_server.storage.base import Heard, Stored, StoredLicense, numbered
+from officestatus_server.storage.base import (
+    TABLE_ORDER,
+    Heard,
+    Stored,
+    StoredLicense,
+    Tables,
+    numbered,
+)
 
 # Each entry moves the schema from version i to i + 1: SQL statements, or a function for
 # what SQL alone cannot do. Only ever append.
@@ -544,6 +551,56 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise self._read_failed("the ended sessions", exc) from exc
 
+    async def installation_value(self, key: str, proposed: str) -> str:
+        """The value stored under `key` (in meta, as `value:<key>`), else `proposed`."""
+        try:
+            async with self._transaction() as conn:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                    (f"value:{key}", proposed),
+                )
+                async with conn.execute(
+                    "SELECT value FROM meta WHERE key = ?", (f"value:{key}",)
+                ) as cur:
+                    row = await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise _write_failed(exc) from exc
+        assert row is not None
+        return str(row[0])
+
+    async def installation_values(self, prefix: str) -> dict[str, str]:
+        """Every value stored by `installation_value` whose key starts with `prefix`."""
+        try:
+            async with self._lock, self._conn.execute("SELECT key, value FROM meta") as cur:
+                rows = await cur.fetchall()
+        except sqlite3.Error as exc:
+            raise self._read_failed("the installation's values", exc) from exc
+        start = f"value:{prefix}"
+        return {str(k)[6:]: str(v) for k, v in rows if str(k).startswith(start)}
+
+    async def dump(self) -> Tables:
+        """Every table, in one read transaction; licenses in the order installed."""
+        tables: Tables = {}
+        try:
+            async with self._lock:
+                await self._conn.execute("BEGIN")
+                try:
+                    for table in TABLE_ORDER:
+                        order = "rowid" if table == "licenses" else "1"
+                        async with self._conn.execute(
+                            f"SELECT * FROM {table} ORDER BY {order}"
+                        ) as cur:
+                            columns = tuple(d[0] for d in cur.description)
+                            rows = [tuple(r) for r in await cur.fetchall()]
+                        if table != "licenses":
+                            rows.sort(key=_sort_key)
+                        tables[table] = (columns, rows)
+                finally:
+                    await self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._read_failed("the installation", exc) from exc
+        return tables
+
     def _read_failed(self, what: str, exc: sqlite3.Error) -> StorageError:
         return StorageError(
             f"Cannot read {what} from {self.path.name}: {exc}.", reason="STORAGE_READ_FAILED"
@@ -834,6 +891,13 @@ class SqliteStore:
                 f"The backup failed ({exc}); the database itself is untouched.",
                 reason="BACKUP_FAILED",
             ) from exc
+
+
+def _sort_key(row: tuple[object, ...]) -> tuple[tuple[int, str], ...]:
+    """Rows in one order whatever the database: by each value, None first."""
+    return tuple(
+        (0, "") if v is None else (1, f"{v:020d}" if isinstance(v, int) else str(v)) for v in row
+    )
 
 
 def _write_failed(exc: sqlite3.Error) -> StorageError:
