@@ -57,3 +57,20 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver valgrind \
     > /dev/null
 }
+
+# The tests' own PostgreSQL (tests/conftest.py, scripts/postgres.py) runs Debian's server
+# binaries: installed with apt-get when missing (never skipped, as above).
+ensure_postgresql() {
+  if compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null; then
+    return
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
+    echo "error: the tests of several servers need PostgreSQL's server binaries" \
+      "(/usr/lib/postgresql/*/bin/initdb), and only root can install them here:" >&2
+    echo "  sudo apt-get install postgresql" >&2
+    exit 1
+  fi
+  echo "== installing postgresql (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql > /dev/null
+}

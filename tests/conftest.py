@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from officestatus_client import AdminClient
+from scripts.postgres import PostgresCluster
 from tests.support import FakeClock, RunningServer, Vendor
 
 
@@ -20,6 +23,28 @@ def no_old_installation_at_the_default_location(
     location (/var/lib/officestatus): what is there on this machine is not the test's."""
     empty = tmp_path_factory.mktemp("no-old-server")
     monkeypatch.setenv("OFFICESTATUS_LEGACY_DATA_DIR", str(empty))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """One real PostgreSQL server for the whole test run (started when a test first asks
+    for it, stopped and removed at the end). Its directory is not under pytest's: that
+    one is the test user's alone, and PostgreSQL runs as `postgres` when the tests run as
+    root."""
+    cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="officestatus-pg-")))
+    cluster.init()
+    asyncio.run(cluster.start())
+    try:
+        yield cluster
+    finally:
+        asyncio.run(cluster.close())
+
+
+@pytest.fixture
+async def pg_url(pg_cluster: PostgresCluster) -> str:
+    """A new, empty database of its own for one test; its URL. A test that stopped the
+    server has it started again."""
+    return await pg_cluster.create_database()
 
 
 @pytest.fixture

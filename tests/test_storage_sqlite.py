@@ -252,3 +252,17 @@ async def test_a_database_of_the_last_schema_gets_change_numbers_from_zero(
     await store.end_sessions(["s2.x.y"], NOW)
     assert await store.ended_sessions(NOW) == {"s2.x.y"}
     await store.close()
+
+
+async def test_a_backup_refuses_a_target_that_exists(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "os.db")
+    await store.open(NOW)
+    await store.commit(Change(audit=_audit("user.add")))
+    target = tmp_path / "backup.db"
+    await store.backup(target)
+    assert target.is_file()
+    with pytest.raises(FileExistsError):
+        await store.backup(target)
+    await store.close()

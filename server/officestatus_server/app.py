@@ -25,6 +25,7 @@ from officestatus_server.datadir import InstanceLock, refuse_orphans, traces, un
 from officestatus_server.errors import InvalidInput, LicenseServerError, PreconditionFailed
 from officestatus_server.rpc.server import GrpcServer, Limits, server_credentials
 from officestatus_server.service import Clock, LicenseService, Monotonic, utc_now
+from officestatus_server.storage.base import Store
 from officestatus_server.storage.sqlite import SqliteStore
 from officestatus_server.takeover.find import find_old_installation
 from officestatus_server.takeover.find import plan as plan_takeover_of
@@ -40,6 +41,10 @@ log = logging.getLogger("officestatus.server")
 def protobuf_backend() -> str:
     """Which protobuf implementation runs: "upb" (fast, C) or "python" (slow)."""
     return str(api_implementation.Type())
+
+
+# The installation value that holds the admin token when servers share a database.
+ADMIN_TOKEN_KEY = "admin_token"
 
 
 def ensure_admin_token(path: Path) -> str:
@@ -63,6 +68,25 @@ def ensure_admin_token(path: Path) -> str:
             reason="ADMIN_TOKEN_FILE_INVALID",
         )
     return token
+
+
+def write_admin_token(path: Path, token: str) -> None:
+    """Replace the local admin token file (owner-only) with the installation's token."""
+    partial = path.with_name(path.name + ".new")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token + "\n")
+    os.replace(partial, path)
+
+
+def open_store(config: ServerConfig) -> Store:
+    """The configured database: a SQLite file, or PostgreSQL (shared by servers)."""
+    if config.shared_database and config.database is not None:
+        from officestatus_server.storage.postgres import PostgresStore
+
+        return PostgresStore(config.database)
+    return SqliteStore(config.database_path)
 
 
 def load_trust(config: ServerConfig) -> TrustStore:
@@ -200,7 +224,7 @@ class ServerApp:
         config.check()
         self.config = config
         self.service = LicenseService(
-            SqliteStore(config.database_path),
+            open_store(config),
             load_trust(config),
             clock=clock,
             # A key dropped into vendor-keys/ is read when an install needs it.
@@ -234,7 +258,9 @@ class ServerApp:
         """At a first start (no database yet), the takeover of the older installation
         found, planned and checked; None when there is none or the database exists."""
         config = self.config
-        if config.database_path.exists():
+        # A shared database that holds an installation already ignores the takeover
+        # (its `open` does): only the first server on it takes the older one over.
+        if not config.shared_database and config.database_path.exists():
             if config.upgrade_from is not None:
                 log.warning(
                     "--upgrade-from %s ignored: this server has its own database already, "
@@ -259,8 +285,9 @@ class ServerApp:
         # One server per data directory: refused before the database is opened.
         self._lock.acquire()
         try:
-            found = traces(config.data_dir, config.database_path, config.token_path)
-            refuse_orphans(found)
+            if not config.shared_database:
+                found = traces(config.data_dir, config.database_path, config.token_path)
+                refuse_orphans(found)
             seed = self.takeover()
             try:
                 await self.service.start(seed)
@@ -271,6 +298,13 @@ class ServerApp:
             raise
         try:
             self.token = ensure_admin_token(config.token_path)
+            if self.service.shared:
+                # One admin token for every server of the installation: the first
+                # server's; the others write it into their own token file.
+                shared = await self.service.installation_value(ADMIN_TOKEN_KEY, self.token)
+                if shared != self.token:
+                    write_admin_token(config.token_path, shared)
+                    self.token = shared
             ensure_vendor_keys_dir(config.vendor_keys_dir)
             credentials = None
             if config.tls_cert is not None and config.tls_key is not None:

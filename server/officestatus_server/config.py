@@ -129,6 +129,29 @@ def _path(raw: object, where: str) -> Path | None:
     return Path(text) if text else None
 
 
+# The URL schemes of a PostgreSQL database (asyncpg's, libpq's).
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _database(raw: object, where: str) -> str | None:
+    """A SQLite file's path, or a postgresql:// URL; "" for the data directory's file."""
+    text = _text(raw, where).strip()
+    if not text:
+        return None
+    if "://" in text and not text.lower().startswith(POSTGRES_SCHEMES):
+        raise InvalidInput(
+            f"{where} {text.split('://')[0]}:// is no database this server knows: give a "
+            "SQLite file's path, or a postgresql://user@host:port/database URL.",
+            reason="DATABASE_INVALID",
+        )
+    return text
+
+
+def is_postgres(database: str | None) -> bool:
+    """Whether `database` names a PostgreSQL database (else a SQLite file)."""
+    return database is not None and database.lower().startswith(POSTGRES_SCHEMES)
+
+
 def _data_dir(raw: object, where: str) -> Path:
     return _path(raw, where) or default_data_dir()
 
@@ -221,6 +244,16 @@ def _choice(*choices: str) -> Parse:
     return parse
 
 
+def shown_url(url: str) -> str:
+    """A database URL with its password, if any, left out."""
+    scheme, _, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}" if user else f"{scheme}://{host}"
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its TOML key (`name`), option, environment variable, default, how
@@ -258,6 +291,16 @@ SETTINGS: tuple[Setting, ...] = (
         _data_dir,
         "where the database and admin token live (default: the platform's data folder)",
         metavar="DIR",
+    ),
+    Setting(
+        "database",
+        "OFFICESTATUS_DATABASE",
+        "",
+        _database,
+        "the database: a SQLite file (default: officestatus.db in the data directory), or "
+        "a PostgreSQL URL, postgresql://user:password@host:5432/officestatus, which "
+        "several servers may share",
+        metavar="PATH|URL",
     ),
     Setting(
         "listen",
@@ -444,6 +487,8 @@ class ServerConfig:
     row of SETTINGS (same defaults), and what the server derives from them."""
 
     data_dir: Path = field(default_factory=default_data_dir)
+    # A SQLite file's path or a postgresql:// URL; None: officestatus.db in data_dir.
+    database: str | None = None
     listen: str = DEFAULT_ADDRESS
     # Where the admin service listens when it must not be reachable from the network
     # (e.g. "localhost:50052"); None: beside the client service on `listen`.
@@ -491,9 +536,23 @@ class ServerConfig:
     heartbeat_configured: bool = True
 
     @property
+    def shared_database(self) -> bool:
+        """Whether the database is PostgreSQL's (which several servers may share)."""
+        return is_postgres(self.database)
+
+    @property
     def database_path(self) -> Path:
-        """The SQLite database."""
+        """The SQLite database (its default place, with a PostgreSQL database: unused)."""
+        if self.database is not None and not self.shared_database:
+            return Path(self.database)
         return self.data_dir / DATABASE_FILE_NAME
+
+    @property
+    def database_shown(self) -> str:
+        """The database as a person may see it: a file, or a URL without its password."""
+        if not self.shared_database or self.database is None:
+            return str(self.database_path)
+        return shown_url(self.database)
 
     @property
     def token_path(self) -> Path:

@@ -10,6 +10,7 @@
     ├── Unauthenticated           UNAUTHENTICATED: no or a wrong admin token
     ├── NotStarted                UNAVAILABLE: the service has not started yet
     └── StorageError              INTERNAL: the database failed; nothing was changed
+        └── StorageUnavailable    UNAVAILABLE: the database cannot be reached (for now)
 
 The gRPC layer turns these into status codes in one table (rpc/errors.py); `reason` is
 an UPPER_SNAKE code for programs, `message` a sentence for people.
@@ -81,3 +82,9 @@ class StorageError(LicenseServerError):
     """The database failed; the change was not made."""
 
     default_reason = "STORAGE_FAILED"
+
+
+class StorageUnavailable(StorageError):
+    """The database server cannot be reached; the change was not made (try again)."""
+
+    default_reason = "DATABASE_UNAVAILABLE"

@@ -109,6 +109,8 @@ HIGH_WATER_EVERY = timedelta(minutes=1)
 # Shared database: how far back a start reads the sessions logged out at other servers,
 # and how long a follower that failed waits before it listens again.
 ENDED_LOOKBACK = timedelta(days=1)
+# The installation values that hold the vendor keys of servers sharing a database.
+VENDOR_KEY_PREFIX = "vendor_key:"
 FOLLOW_RETRY_SECONDS = 1.0
 
 
@@ -223,6 +225,9 @@ class LicenseService:
     ) -> None:
         self._store = store
         self._trust = trust
+        # The keys this server was given (files); with a shared database, `_trust` adds
+        # those the other servers were given.
+        self._local_trust = trust
         # Reads the trusted keys' files again (None: the keys given are all there is).
         self._reload_trust = reload_trust
         self._clock = clock
@@ -373,8 +378,27 @@ class LicenseService:
 
     # --- following the database (several servers) -------------------------------------
 
+    async def _share_trust(self, trust: TrustStore, *, write: bool) -> TrustStore:
+        """Shared database: the vendor keys of every server of the installation. This
+        server's keys are written down (`write`: a key file put on one server is trusted
+        by all), and every key written down is trusted here too."""
+        for entry in trust.entries if write else ():
+            await self._store.installation_value(VENDOR_KEY_PREFIX + entry.key_id, entry.text)
+        stored = await self._store.installation_values(VENDOR_KEY_PREFIX)
+        local = {entry.key_id for entry in trust.entries}
+        files = [(e.source, e.data_dir_name, e.text) for e in trust.entries]
+        files += [
+            ("the shared database", None, text)
+            for key_id, text in sorted(stored.items())
+            if key_id[len(VENDOR_KEY_PREFIX) :] not in local
+        ]
+        return TrustStore.from_key_files(files)
+
     async def _load(self, stored: Stored) -> None:
         """Put the stored state in memory, the licenses verified again."""
+        if self._store.shared:
+            # Another server may have installed a license signed by a key it was given.
+            self._trust = await self._share_trust(self._local_trust, write=self._registry is None)
         registry = Registry(
             stored.installation, *await self._verify_and_key(stored.licenses, stored.users)
         )
@@ -599,6 +623,15 @@ class LicenseService:
         if self._sessions is None:
             raise NotStarted("The license service has not started yet; try again in a moment.")
         return self._sessions
+
+    @property
+    def shared(self) -> bool:
+        """Whether other servers share this server's database."""
+        return self._store.shared
+
+    async def installation_value(self, key: str, proposed: str) -> str:
+        """A value of the whole installation: the one stored, else `proposed`, stored."""
+        return await self._store.installation_value(key, proposed)
 
     @property
     def trust(self) -> TrustStore:
@@ -953,9 +986,12 @@ class LicenseService:
         if self._reload_trust is None:
             return False
         trust = await asyncio.to_thread(self._reload_trust)
-        if trust.identities() == self._trust.identities():
-            return False
         async with self._lock:
+            self._local_trust = trust
+            if self._store.shared:
+                trust = await self._share_trust(trust, write=True)
+            if trust.identities() == self._trust.identities():
+                return False
             self._trust = trust
             registry = self.registry
             if any(lic.key is None for lic in registry.licenses):

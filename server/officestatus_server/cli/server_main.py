@@ -11,8 +11,19 @@ from pathlib import Path
 
 from officestatus_server import __version__, logs
 from officestatus_server.app import ServerApp, protobuf_backend
-from officestatus_server.config import CONFIG_ENV, CONFIG_FILE_NAME, SETTINGS, Loaded, load
+from officestatus_server.config import (
+    CONFIG_ENV,
+    CONFIG_FILE_NAME,
+    SETTINGS,
+    Loaded,
+    ServerConfig,
+    is_postgres,
+    load,
+    shown_url,
+)
+from officestatus_server.datadir import InstanceLock
 from officestatus_server.errors import LicenseServerError
+from officestatus_server.service import utc_now
 from officestatus_server.takeover.find import dry_run_text
 
 
@@ -45,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         else:
             action = "append" if setting.repeatable else "store"
             parser.add_argument(setting.option, action=action, metavar=setting.metavar, help=text)
+    parser.add_argument(
+        "--move-to",
+        metavar="URL",
+        help="copy this server's installation (its SQLite database: users, licenses, "
+        "audit log, history, sessions) into the empty PostgreSQL database at URL, verify "
+        "the copy, and exit; the server must be stopped, its SQLite file is left as it was",
+    )
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -104,6 +122,11 @@ def _ready(app: ServerApp) -> None:
     lines = [
         f"OfficeStatus License Server {view.server_version} listening on {host}:{app.port}",
         f"data directory: {app.config.data_dir}",
+        *(
+            [f"database: {app.config.database_shown} (shared with the other servers on it)"]
+            if app.config.shared_database
+            else []
+        ),
         *_admin_line(app),
         f"admin token: {app.config.token_path} (officestatus-admin on this machine finds it)",
         f"installation id: {view.installation_id}",
@@ -136,6 +159,45 @@ def _dry_run(app: ServerApp) -> int:
     return 0
 
 
+async def _move(config: ServerConfig, url: str) -> int:
+    """Copy the SQLite installation into an empty PostgreSQL database, verified."""
+    from officestatus_server.storage.move import move
+    from officestatus_server.storage.postgres import PostgresStore
+    from officestatus_server.storage.sqlite import SqliteStore
+
+    if not is_postgres(url):
+        print(
+            f"error: --move-to needs a postgresql:// URL, not {url!r} (DATABASE_INVALID)",
+            file=sys.stderr,
+        )
+        return 2
+    if not config.database_path.exists():
+        print(
+            f"error: there is no installation to move: {config.database_path} does not "
+            "exist (MOVE_SOURCE_MISSING)",
+            file=sys.stderr,
+        )
+        return 1
+    lock = InstanceLock(config.data_dir)
+    lock.acquire()  # refused while a server runs on this data directory
+    source, target = SqliteStore(config.database_path), PostgresStore(url)
+    try:
+        await source.open(utc_now())
+        await target.connect()
+        moved = await move(source, target)
+    finally:
+        await target.close()
+        await source.close()
+        lock.release()
+    rows = ", ".join(f"{n} {table}" for table, n in moved.rows.items() if n)
+    print(
+        f"moved to {shown_url(url)}: {rows}; audit chain verified "
+        f"({moved.audit_checked} records); every table compared row for row."
+    )
+    print(f"start the servers with --database {shown_url(url)} (with its password)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGTERM or Ctrl-C."""
     args = _parser().parse_args(argv)
@@ -146,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config = loaded.config
         logs.configure(config.log_format, config.log_level)
+        if args.move_to:
+            return asyncio.run(_move(config, args.move_to))
         app = ServerApp(config)
         if args.dry_run:
             return _dry_run(app)

@@ -23,6 +23,7 @@ from officestatus_server.errors import (
     PreconditionFailed,
     SeatsExhausted,
     StorageError,
+    StorageUnavailable,
     Unauthenticated,
 )
 
@@ -40,6 +41,7 @@ STATUS_CODES: dict[type[LicenseServerError], int] = {
     Unauthenticated: code_pb2.UNAUTHENTICATED,
     NotStarted: code_pb2.UNAVAILABLE,
     StorageError: code_pb2.INTERNAL,
+    StorageUnavailable: code_pb2.UNAVAILABLE,
 }
 
 
