@@ -162,6 +162,13 @@ async def test_a_5x_session_moves_to_b_when_a_dies_and_a_logout_at_b_ends_it_at_
     async with group.admin(a) as admin:
         await admin.install_license(vendor.issue(5))
         await admin.add_users(["alice"], enable=True)
+    for other in (b, c):  # both have heard of alice before A dies
+        async with group.admin(other) as admin:
+
+            async def heard() -> bool:
+                return any(u.name == "alice" for u in await admin.list_users())
+
+            await _within(PROPAGATION_SECONDS, heard)
     async with grpc.aio.insecure_channel(a.address) as channel:
         login = await LegacyClient("v5", channel).Login(user_name="alice", client_version="5.2.0")
     assert login.msg.granted
@@ -244,6 +251,8 @@ async def test_logins_go_on_while_postgresql_is_stopped_and_admin_changes_wait_f
     async with group.admin(a) as admin:
         await admin.install_license(vendor.issue(10))
         await admin.add_users(["alice", "bob"], enable=True)
+    async with SeatClient(b.address) as seat:  # B has heard of alice before the load begins
+        await _within(PROPAGATION_SECONDS, lambda: _granted(seat, "alice"))
     answered: list[bool] = []
     stop_logins = asyncio.Event()
 
