@@ -8,9 +8,16 @@ no acknowledged change was lost, no refused change took effect, the seats were n
 over-allocated except by a forced removal, the audit log has every change and the SQLite
 file is intact (tests/crash.py has the workload and the checks).
 
+With --postgres the rounds run over a PostgreSQL server of their own (Debian's binaries,
+scripts/postgres.py; a fresh database each round) with --servers servers over it (2 by
+default), the admin clients spread over them and every server killed at the same moment:
+the seat rule and the audit chain must then hold across servers too.
+
     python scripts/crash_soak.py               # 50 rounds
     python scripts/crash_soak.py --rounds 200 --seed 7
     python scripts/crash_soak.py --smoke       # 2 quick rounds
+    python scripts/crash_soak.py --postgres    # the same over PostgreSQL, two servers
+    python scripts/crash_soak.py --postgres --servers 3 --smoke
 
 Run it from the checkout with the project's virtual environment (the server command is
 found next to this Python). Traffic goes to 127.0.0.1 only. Exits 1 on any violation, and
@@ -34,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from scripts.postgres import PostgresCluster  # noqa: E402
 from tests.crash import OK, REFUSED, UNKNOWN, RoundConfig, RoundResult, run_round  # noqa: E402
 
 
@@ -51,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=900,
         help="start no round after this many seconds (default 900)",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="over a PostgreSQL server of its own, several servers over each database",
+    )
+    parser.add_argument(
+        "--servers", type=int, default=2, help="with --postgres: servers over the database (2)"
     )
     parser.add_argument(
         "--smoke", action="store_true", help="2 quick rounds (kill within 0.5 s), for the tests"
@@ -73,12 +89,27 @@ def _print_round(number: int, rounds: int, result: RoundResult) -> None:
 
 
 async def soak(args: argparse.Namespace) -> int:
+    if not args.postgres:
+        return await _soak(args, None)
+    # Not under the work directory: PostgreSQL runs as `postgres` when this runs as root,
+    # and the work directory is this user's alone.
+    cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="officestatus-soak-pg-")))
+    cluster.init()
+    await cluster.start()
+    try:
+        return await _soak(args, cluster)
+    finally:
+        await cluster.close()
+
+
+async def _soak(args: argparse.Namespace, cluster: PostgresCluster | None) -> int:
     rounds = 2 if args.smoke else args.rounds
     max_delay = min(args.max_kill_delay, 0.5) if args.smoke else args.max_kill_delay
     min_delay = min(args.min_kill_delay, max_delay)
     base_seed = args.seed if args.seed is not None else int(time.time()) % 1_000_000
+    where = "SQLite" if cluster is None else f"PostgreSQL, {args.servers} servers over it"
     print(
-        f"crash soak: {rounds} rounds, {args.workers} admin clients, kill after "
+        f"crash soak ({where}): {rounds} rounds, {args.workers} admin clients, kill after "
         f"{min_delay:g}-{max_delay:g} s, seeds {base_seed}..{base_seed + rounds - 1}",
         flush=True,
     )
@@ -94,9 +125,18 @@ async def soak(args: argparse.Namespace) -> int:
             break
         seed = base_seed + i
         delay = random.Random(seed).uniform(min_delay, max_delay)
-        config = RoundConfig(seed=seed, kill_after=delay, workers=args.workers)
         round_dir = work / f"round-{i + 1:03d}-seed-{seed}"
         try:
+            database, servers = None, 1
+            if cluster is not None:
+                database, servers = await cluster.create_database(), args.servers
+            config = RoundConfig(
+                seed=seed,
+                kill_after=delay,
+                workers=args.workers,
+                database=database,
+                servers=servers,
+            )
             result = await run_round(round_dir, config)
         except Exception:
             failed_rounds.append(f"round {i + 1} (seed {seed}) could not run")
@@ -146,8 +186,11 @@ async def soak(args: argparse.Namespace) -> int:
 
 def main() -> int:
     args = _parser().parse_args()
-    if args.rounds < 1 or args.workers < 1 or args.max_kill_delay <= 0:
-        print("error: --rounds, --workers and --max-kill-delay must be positive", file=sys.stderr)
+    if args.rounds < 1 or args.workers < 1 or args.max_kill_delay <= 0 or args.servers < 1:
+        print(
+            "error: --rounds, --workers, --servers and --max-kill-delay must be positive",
+            file=sys.stderr,
+        )
         return 2
     return asyncio.run(soak(args))
 

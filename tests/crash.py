@@ -7,6 +7,11 @@ the product's promise: an acknowledged change is never lost, a refused one never
 effect, the seats are never over-allocated except by a forced removal, every change is
 in the audit log, and the SQLite file is intact.
 
+Over PostgreSQL (`RoundConfig.database`, a URL), a round may run several servers over the
+one database, the workers spread over them, all SIGKILLed at the same moment: the seat
+rule and the audit chain then hold across servers, and the state is read back from
+PostgreSQL itself.
+
 Each worker owns its own users and license ids, and calls one at a time, so the
 expected final state of every user and license is well defined: the state after its last
 acknowledged call, or after the one call that was in flight for it when the server died.
@@ -20,12 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import random
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
 
 from officestatus_client import (
     AdminClient,
@@ -82,6 +90,10 @@ class RoundConfig:
     base_seats: int = 4
     call_timeout: float = 10.0
     max_calls_per_worker: int = 5_000
+    # A postgresql:// URL of an empty database, or None for the SQLite default.
+    database: str | None = None
+    # Servers over the one database (PostgreSQL only); worker w calls server w % servers.
+    servers: int = 1
 
     def users(self, worker: int) -> list[str]:
         """The users a worker owns."""
@@ -184,8 +196,11 @@ class _Server:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, data: Path, pub: Path, log: collections.deque[str]) -> _Server:
-        return cls(await start_server_process(data, "--vendor-key", str(pub)), log)
+    async def start(
+        cls, data: Path, pub: Path, log: collections.deque[str], database: str | None = None
+    ) -> _Server:
+        extra = ("--database", database) if database else ()
+        return cls(await start_server_process(data, "--vendor-key", str(pub), *extra), log)
 
     async def _read(self) -> None:
         stdout = self.process.process.stdout
@@ -228,21 +243,50 @@ def read_audit(path: Path) -> list[tuple[int, str, str, str]]:
     """Every audit row (id, action, subject, result), oldest first, read-only."""
     conn = _open_readonly(path)
     try:
-        rows = conn.execute("SELECT id, action, subject, result FROM audit ORDER BY id").fetchall()
+        rows = conn.execute(_AUDIT).fetchall()
     finally:
         conn.close()
     return [(int(i), str(a), str(s), str(r)) for i, a, s, r in rows]
+
+
+_LICENSES = "SELECT license_id FROM licenses"
+_ENABLED = "SELECT name FROM users WHERE enabled = 1"
+_AUDIT = "SELECT id, action, subject, result FROM audit ORDER BY id"
 
 
 def read_state(path: Path) -> tuple[set[str], set[str]]:
     """Installed license ids and enabled user names, as stored, read-only."""
     conn = _open_readonly(path)
     try:
-        licenses = {str(r[0]) for r in conn.execute("SELECT license_id FROM licenses")}
-        enabled = {str(r[0]) for r in conn.execute("SELECT name FROM users WHERE enabled = 1")}
+        licenses = {str(r[0]) for r in conn.execute(_LICENSES)}
+        enabled = {str(r[0]) for r in conn.execute(_ENABLED)}
     finally:
         conn.close()
     return licenses, enabled
+
+
+Stored = tuple[set[str], set[str], list[tuple[int, str, str, str]]]
+
+
+async def read_postgres(url: str) -> Stored:
+    """Installed license ids, enabled user names and every audit row, as PostgreSQL holds
+    them (the same tables and columns as SQLite's)."""
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        licenses = {str(r[0]) for r in await conn.fetch(_LICENSES)}
+        enabled = {str(r[0]) for r in await conn.fetch(_ENABLED)}
+        audit = [(int(i), str(a), str(s), str(r)) for i, a, s, r in await conn.fetch(_AUDIT)]
+    finally:
+        await conn.close()
+    return licenses, enabled, audit
+
+
+async def read_stored(data: Path, database: str | None) -> Stored:
+    """What the database holds: the SQLite file in `data`, or PostgreSQL at `database`."""
+    if database:
+        return await read_postgres(database)
+    licenses, enabled = read_state(data / DATABASE)
+    return licenses, enabled, read_audit(data / DATABASE)
 
 
 # --- the workload -----------------------------------------------------------------------
@@ -331,12 +375,17 @@ class _Worker:
 async def run_round(work_dir: Path, config: RoundConfig) -> RoundResult:
     """One kill point: traffic, SIGKILL, restart, checks. Violations are in the result;
     an exception means the round itself could not run."""
+    if config.servers > 1 and not config.database:
+        raise ValueError("several servers need a shared database (RoundConfig.database)")
     result = RoundResult(config)
     log: collections.deque[str] = collections.deque(maxlen=200)
     vendor = Vendor()
     work_dir.mkdir(parents=True, exist_ok=True)
     pub = vendor.write_public_key(work_dir)
-    data = work_dir / "data"
+    # One data directory per server (the admin token is written to each).
+    datas = [work_dir / ("data" if i == 0 else f"data-{i}") for i in range(config.servers)]
+    data = datas[0]
+    sqlite = config.database is None
     seats = {BASE_LICENSE: config.base_seats}
     keys: dict[str, str] = {}
     for w in range(config.workers):
@@ -346,36 +395,49 @@ async def run_round(work_dir: Path, config: RoundConfig) -> RoundResult:
     all_users = [u for w in range(config.workers) for u in config.users(w)]
 
     t0 = time.monotonic()
-    server = await _Server.start(data, pub, log)
+    servers: list[_Server] = []
     try:
+        # The first server makes the installation; the others join it.
+        servers.append(await _Server.start(data, pub, log, config.database))
+        servers += await asyncio.gather(
+            *(_Server.start(d, pub, log, config.database) for d in datas[1:])
+        )
         # Setup, before the kill window: the base license ends the evaluation, so every
         # enable needs a free seat; every user starts disabled.
-        async with AdminClient.local(server.address, data) as admin:
+        async with AdminClient.local(servers[0].address, data) as admin:
             await admin.install_license(vendor.issue(config.base_seats, license_id=BASE_LICENSE))
             await admin.add_users(all_users)
+        if len(servers) > 1:
+            await _all_heard(servers, datas, len(all_users))
         t1 = time.monotonic()
         result.timings["start"] = t1 - t0
 
         workers = [_Worker(w, config, keys, result.calls) for w in range(config.workers)]
-        tasks = [asyncio.create_task(wk.run(server.address, data)) for wk in workers]
+        tasks = [
+            asyncio.create_task(wk.run(servers[w % len(servers)].address, datas[w % len(servers)]))
+            for w, wk in enumerate(workers)
+        ]
         await asyncio.sleep(config.kill_after)
         killed_at = result.killed_at = time.monotonic()
-        await server.kill()
+        await asyncio.gather(*(s.kill() for s in servers))
         async with asyncio.timeout(config.call_timeout + 10):
             await asyncio.gather(*tasks)
         t2 = time.monotonic()
         result.timings["traffic"] = t2 - t1
     except BaseException:
-        await server.kill()
+        for s in servers:
+            with contextlib.suppress(ProcessLookupError):
+                await s.kill()
         result.server_log = list(log)
         raise
 
     # The file as the crash left it, before a server opens it again.
-    crashed = integrity(data / DATABASE)
-    if crashed != "ok":
-        result.violations.append(f"integrity_check right after the kill: {crashed}")
+    if sqlite:
+        crashed = integrity(data / DATABASE)
+        if crashed != "ok":
+            result.violations.append(f"integrity_check right after the kill: {crashed}")
 
-    server = await _Server.start(data, pub, log)
+    server = await _Server.start(data, pub, log, config.database)
     try:
         async with AdminClient.local(server.address, data) as admin:
             users = await admin.list_users()
@@ -390,17 +452,18 @@ async def run_round(work_dir: Path, config: RoundConfig) -> RoundResult:
         result.violations.append(f"the restarted server exited with {code} on SIGTERM")
     if not chain.intact:
         result.violations.append(f"the audit log's hash chain is broken: {chain.problems}")
-    stopped = integrity(data / DATABASE)
-    if stopped != "ok":
-        result.violations.append(f"integrity_check after the restart: {stopped}")
+    if sqlite:
+        stopped = integrity(data / DATABASE)
+        if stopped != "ok":
+            result.violations.append(f"integrity_check after the restart: {stopped}")
 
     served_enabled = {u.name for u in users if u.enabled}
     served_licenses = {lic.license_id for lic in licenses}
-    stored_licenses, stored_enabled = read_state(data / DATABASE)
+    stored_licenses, stored_enabled, audit = await read_stored(data, config.database)
     if (served_licenses, served_enabled) != (stored_licenses, stored_enabled):
         result.violations.append(
             f"the restarted server serves licenses {sorted(served_licenses)} and enabled "
-            f"users {sorted(served_enabled)}, the file holds {sorted(stored_licenses)} "
+            f"users {sorted(served_enabled)}, the database holds {sorted(stored_licenses)} "
             f"and {sorted(stored_enabled)}"
         )
     findings = check(
@@ -412,7 +475,7 @@ async def run_round(work_dir: Path, config: RoundConfig) -> RoundResult:
         seats=seats,
         seats_total=status.seats_total,
         users_enabled=status.users_enabled,
-        audit=read_audit(data / DATABASE),
+        audit=audit,
     )
     result.violations += findings.violations
     result.in_flight_committed = findings.in_flight_committed
@@ -420,6 +483,17 @@ async def run_round(work_dir: Path, config: RoundConfig) -> RoundResult:
     result.timings["total"] = time.monotonic() - t0
     result.server_log = list(log)
     return result
+
+
+async def _all_heard(servers: list[_Server], datas: list[Path], users: int) -> None:
+    """Wait (at most 10 s) until every server has heard of the setup's users."""
+    deadline = time.monotonic() + 10
+    for server, data in zip(servers, datas, strict=True):
+        async with AdminClient.local(server.address, data) as admin:
+            while len(await admin.list_users()) < users:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{server.address} did not hear of the setup's users")
+                await asyncio.sleep(0.02)
 
 
 # --- the checks -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Crash safety: the real server SIGKILLed under concurrent admin traffic loses no
 acknowledged change, applies no refused one, never over-allocates seats but by a forced
-removal, logs every change, and leaves an intact SQLite file (tests/crash.py).
+removal, logs every change, and leaves an intact SQLite file (tests/crash.py); the same
+for two servers over one PostgreSQL database, both SIGKILLed at once.
 
 Also: the checks themselves catch each kind of violation, scripts/crash_soak.py runs,
 and a change whose caller gives up while the server commits it is made whole, in memory
@@ -46,8 +47,11 @@ ROOT = Path(__file__).resolve().parent.parent
 async def test_sigkill_under_concurrent_admin_traffic_loses_nothing(
     tmp_path: Path, seed: int, kill_after: float
 ) -> None:
-    config = RoundConfig(seed=seed, kill_after=kill_after)
-    result = await run_round(tmp_path, config)
+    await _a_round_loses_nothing(tmp_path, RoundConfig(seed=seed, kill_after=kill_after))
+
+
+async def _a_round_loses_nothing(work: Path, config: RoundConfig) -> None:
+    result = await run_round(work, config)
     report = [result.summary(), *result.violations, "server output:", *result.server_log[-20:]]
     assert result.violations == [], "\n".join(report)
     # The round did what it is meant to: traffic with refusals, cut off by the kill.
@@ -57,9 +61,19 @@ async def test_sigkill_under_concurrent_admin_traffic_loses_nothing(
     assert result.count(UNKNOWN) == config.workers, result.summary()
 
 
-def test_the_soak_script_runs_its_smoke_rounds() -> None:
+@pytest.mark.parametrize(("seed", "kill_after"), [(404, 0.6), (505, 1.4)], ids=["0.6s", "1.4s"])
+async def test_sigkill_of_two_servers_over_postgresql_loses_nothing(
+    tmp_path: Path, pg_url: str, seed: int, kill_after: float
+) -> None:
+    config = RoundConfig(seed=seed, kill_after=kill_after, database=pg_url, servers=2)
+    await _a_round_loses_nothing(tmp_path, config)
+
+
+@pytest.mark.parametrize("database", [(), ("--postgres",)], ids=["sqlite", "postgresql"])
+def test_the_soak_script_runs_its_smoke_rounds(database: tuple[str, ...]) -> None:
+    script = str(ROOT / "scripts" / "crash_soak.py")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "crash_soak.py"), "--smoke", "--seed", "11"],
+        [sys.executable, script, "--smoke", "--seed", "11", *database],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -69,6 +83,7 @@ def test_the_soak_script_runs_its_smoke_rounds() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "round 2/2" in done.stdout
     assert "violations: 0" in done.stdout
+    assert ("PostgreSQL, 2 servers" in done.stdout) == bool(database)
 
 
 # --- the checks catch what they are for ---------------------------------------------------
