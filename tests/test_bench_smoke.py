@@ -232,3 +232,21 @@ def test_the_reference_instruction_count_benchmark_runs_its_smoke_mode(tmp_path:
     assert results["verdict"] in stdout
     assert results["pids"]
     assert [pid for pid in results["pids"] if _ours(pid)] == []
+
+
+def test_the_propagation_benchmark_runs_its_smoke_mode(tmp_path: Path) -> None:
+    out, results = _smoke(tmp_path, "--propagation")
+    rows = {r["id"]: r["ms"] for r in results["rows"]}
+    assert set(rows) == {"sqlite/ack", "sqlite/a", "pg/ack", "pg/a", "pg/b"}
+    for row_id, ms in rows.items():
+        assert len(ms) == 10, row_id  # every change, timed
+        assert all(0 < t < 10_000 for t in ms), (row_id, ms)
+    assert set(results["ratios"]) == {
+        "pg/b over pg/a",
+        "pg/ack over sqlite/ack",
+        "pg/a over sqlite/a",
+    }
+    assert all(r > 0 for r in results["quarter_ratios"])
+    assert "a change reached server B in " in out
+    assert "PostgreSQL: seen at B, after the ack" in out
+    assert [pid for pid in results["pids"] if _ours(pid)] == []

@@ -17,7 +17,13 @@ from typing import Any
 import grpc
 
 import scripts.benchmark
-from scripts.benchmark import BenchError, overhead, overhead_instructions, reference_instructions
+from scripts.benchmark import (
+    BenchError,
+    overhead,
+    overhead_instructions,
+    propagation,
+    reference_instructions,
+)
 from scripts.benchmark.children import Children
 from scripts.benchmark.machine import machine, machine_line
 from scripts.benchmark.plan import FULL, QUICK, QUICK_SMOKE, SMOKE, Plan
@@ -45,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: logins with metrics and the usage history on against the same with "
         "them off (scripts/benchmark/overhead.py)",
+    )
+    parser.add_argument(
+        "--propagation",
+        action="store_true",
+        help="instead: how long a change at one server takes to reach another over "
+        "PostgreSQL, against the change seen at the server itself, and SQLite's "
+        "(scripts/benchmark/propagation.py)",
+    )
+    parser.add_argument(
+        "--changes", type=int, help="with --propagation: changes per database (default 200)"
     )
     parser.add_argument(
         "--instructions",
@@ -179,10 +195,33 @@ async def _overhead(args: argparse.Namespace) -> int:
     return code
 
 
+async def _propagation(args: argparse.Namespace) -> int:
+    plan = propagation.SMOKE if args.smoke else propagation.FULL
+    if args.changes is not None:
+        plan = dataclasses.replace(plan, changes=args.changes)
+    info = machine()
+    print(machine_line(info), flush=True)
+    results = propagation.PropagationResults(info, dataclasses.asdict(plan))
+    children = Children()
+    code = await _guarded(
+        args,
+        children,
+        results,
+        lambda work: propagation.run_propagation(plan, work, results, children),
+    )
+    print()
+    print(machine_line(info))
+    print()
+    if not code:
+        propagation.print_propagation(results, plan)
+    return code
+
+
 async def _guarded(
     args: argparse.Namespace,
     children: Children,
     results: Results
+    | propagation.PropagationResults
     | overhead.OverheadResults
     | overhead_instructions.InstructionResults
     | reference_instructions.ReferenceResults,
@@ -255,6 +294,15 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    if args.propagation and (args.quick or args.overhead or args.instructions):
+        print(
+            "error: --propagation is a run of its own: not with --quick, --overhead or "
+            "--instructions",
+            file=sys.stderr,
+        )
+        return 2
+    if args.propagation:
+        return asyncio.run(_propagation(args))
     if args.instructions:
         return asyncio.run(_instructions(args))
     return asyncio.run(_overhead(args) if args.overhead else _main(args))
