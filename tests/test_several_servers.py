@@ -53,6 +53,20 @@ class Servers:
     def admin(self, server: ServerProcess, index: int = 0) -> AdminClient:
         return AdminClient(server.address, self.token(index), timeout=15)
 
+    async def licensed(self, vendor: Vendor, seats: int, users: list[str]) -> None:
+        """A license of `seats` and `users` enabled, through the first server; returns
+        once every running server has heard of them."""
+        async with self.admin(self.running[0]) as admin:
+            await admin.install_license(vendor.issue(seats))
+            await admin.add_users(users, enable=True)
+        for server in self.running[1:]:
+            async with self.admin(server) as admin:
+
+                async def heard() -> bool:
+                    return set(users) <= {u.name for u in await admin.list_users()}
+
+                await _within(PROPAGATION_SECONDS, heard)
+
     async def stop_all(self) -> None:
         for server in self.running:
             with contextlib.suppress(Exception):
@@ -137,6 +151,7 @@ async def test_a_disable_at_a_refuses_the_next_heartbeat_at_c_within_a_second(
     async with group.admin(a) as admin:
         await admin.install_license(vendor.issue(5))
         await admin.add_users(["alice"], enable=True)
+    # Timed: how soon C grants alice once A has enabled her.
     async with SeatClient(c.address) as seat:
         login = await _within(PROPAGATION_SECONDS, lambda: _granted(seat, "alice"))
         assert login < PROPAGATION_SECONDS
@@ -159,16 +174,7 @@ async def test_a_5x_session_moves_to_b_when_a_dies_and_a_logout_at_b_ends_it_at_
     servers: tuple[Servers, list[ServerProcess]], vendor: Vendor
 ) -> None:
     group, (a, b, c) = servers
-    async with group.admin(a) as admin:
-        await admin.install_license(vendor.issue(5))
-        await admin.add_users(["alice"], enable=True)
-    for other in (b, c):  # both have heard of alice before A dies
-        async with group.admin(other) as admin:
-
-            async def heard() -> bool:
-                return any(u.name == "alice" for u in await admin.list_users())
-
-            await _within(PROPAGATION_SECONDS, heard)
+    await group.licensed(vendor, 5, ["alice"])  # B and C have heard of alice before A dies
     async with grpc.aio.insecure_channel(a.address) as channel:
         login = await LegacyClient("v5", channel).Login(user_name="alice", client_version="5.2.0")
     assert login.msg.granted
@@ -248,11 +254,7 @@ async def test_logins_go_on_while_postgresql_is_stopped_and_admin_changes_wait_f
     servers: tuple[Servers, list[ServerProcess]], vendor: Vendor, pg_cluster: PostgresCluster
 ) -> None:
     group, (a, b, _) = servers
-    async with group.admin(a) as admin:
-        await admin.install_license(vendor.issue(10))
-        await admin.add_users(["alice", "bob"], enable=True)
-    async with SeatClient(b.address) as seat:  # B has heard of alice before the load begins
-        await _within(PROPAGATION_SECONDS, lambda: _granted(seat, "alice"))
+    await group.licensed(vendor, 10, ["alice", "bob"])  # B has heard of them before the load
     answered: list[bool] = []
     stop_logins = asyncio.Event()
 

@@ -18,7 +18,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,9 +31,9 @@ from officestatus_server.core.audit import (
     record_hash,
     verify_chain,
 )
-from officestatus_server.core.model import AuditEntry, Change, ClockSetBack, Installation, User
+from officestatus_server.core.model import AuditEntry, Change
 from officestatus_server.core.names import name_key
-from officestatus_server.core.sessions import EarlierRuns, Seen, SessionFlush
+from officestatus_server.core.sessions import EarlierRuns, SessionFlush
 from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover
 from officestatus_server.core.usage import UsageHour
@@ -47,11 +47,24 @@ from officestatus_server.storage.base import (
     TABLE_ORDER,
     Heard,
     Stored,
-    StoredLicense,
     Tables,
     numbered,
 )
-from officestatus_server.storage.sqlite import takeover_meta, took_over_from_meta
+from officestatus_server.storage.rows import NOT_KNOWN as _NOT_KNOWN
+from officestatus_server.storage.rows import (
+    chained_record,
+    denial_rows,
+    earlier_runs,
+    last_login_rows,
+    last_logins,
+    stored,
+    takeover_meta,
+    usage_hours,
+    usage_rows,
+    user_row,
+)
+from officestatus_server.storage.rows import sort_key as _sort_key
+from officestatus_server.storage.rows import ts as _ts
 
 # The installation's lock: one advisory lock key for every change and for the schema.
 LOCK_KEY = 0x0FF1C5
@@ -143,7 +156,6 @@ _UNREACHABLE = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
 )
-_NOT_KNOWN = ("", "", 0.0)
 
 T = TypeVar("T")
 
@@ -154,14 +166,6 @@ def shown(url: str) -> str:
     userinfo, at, host = rest.rpartition("@")
     user = userinfo.split(":", 1)[0] if at else ""
     return f"{scheme}://{user + '@' if user else ''}{host}"
-
-
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
 
 
 class PostgresTransaction:
@@ -413,23 +417,16 @@ class PostgresStore:
 
     async def sessions(self) -> EarlierRuns:
         async def read(conn: asyncpg.Connection) -> EarlierRuns:
-            rows = await conn.fetch(
-                "SELECT session_id, machine, client_version, since FROM live_sessions"
-            )
-            live = frozenset(str(r[0]) for r in rows)
-            seen = {str(i): Seen(str(m), str(v), float(t)) for i, m, v, t in rows if t or m}
-            runs = {
-                str(r): int(e)
-                for r, e in await conn.fetch("SELECT run, flushed_epoch FROM session_runs")
-            }
-            carried = {
-                str(i): str(k)
-                for i, k in await conn.fetch(
+            return earlier_runs(
+                await conn.fetch(
+                    "SELECT session_id, machine, client_version, since FROM live_sessions"
+                ),
+                await conn.fetch("SELECT run, flushed_epoch FROM session_runs"),
+                await conn.fetch(
                     """SELECT c.session_id, c.user_key FROM carried_sessions c
                        JOIN live_sessions l ON l.session_id = c.session_id"""
-                )
-            }
-            return EarlierRuns(live, runs, unrecorded=not runs, carried=carried, seen=seen)
+                ),
+            )
 
         earlier: EarlierRuns = await self._read(read)
         return earlier
@@ -463,10 +460,7 @@ class PostgresStore:
                 "SELECT user_key, user_name, machine, client_version, release, at "
                 "FROM last_logins ORDER BY at"
             )
-        return tuple(
-            LastLogin(str(k), str(n), str(m), str(v), int(r), datetime.fromisoformat(str(at)))
-            for k, n, m, v, r, at in rows
-        )
+        return last_logins(rows)
 
     async def save_last_logins(self, flush: LastLoginFlush) -> None:
         async with self._connection() as conn, conn.transaction():
@@ -480,10 +474,7 @@ class PostgresStore:
                    ON CONFLICT (user_key, machine) DO UPDATE SET
                      user_name = excluded.user_name, client_version = excluded.client_version,
                      release = excluded.release, at = excluded.at""",
-                [
-                    (e.user_key, e.machine, e.user_name, e.version, e.release, _ts(e.at))
-                    for e in flush.recorded
-                ],
+                last_login_rows(flush),
             )
 
     async def save_usage(self, hours: Sequence[UsageHour], keep_since: datetime) -> None:
@@ -497,21 +488,14 @@ class PostgresStore:
                      peak_sessions = greatest(usage_hours.peak_sessions, excluded.peak_sessions),
                      seats = excluded.seats,
                      granted = usage_hours.granted + excluded.granted""",
-                [
-                    (int(h.hour.timestamp()), h.peak_enabled, h.peak_sessions, h.seats, h.granted)
-                    for h in hours
-                ],
+                usage_rows(hours),
             )
             await conn.executemany(
                 """INSERT INTO usage_denials (hour, reason, release, count)
                    VALUES ($1, $2, $3, $4)
                    ON CONFLICT (hour, reason, release) DO UPDATE SET
                      count = usage_denials.count + excluded.count""",
-                [
-                    (int(h.hour.timestamp()), reason, release, n)
-                    for h in hours
-                    for (reason, release), n in h.denials.items()
-                ],
+                denial_rows(hours),
             )
             await conn.execute("DELETE FROM usage_denials WHERE hour < $1", cutoff)
             await conn.execute("DELETE FROM usage_hours WHERE hour < $1", cutoff)
@@ -530,21 +514,8 @@ class PostgresStore:
             )
             return list(hours), list(denied)
 
-        rows, denial_rows = await self._read(read)
-        denials: dict[int, dict[tuple[str, int], int]] = {}
-        for hour, reason, release, n in denial_rows:
-            denials.setdefault(int(hour), {})[str(reason), int(release)] = int(n)
-        return [
-            UsageHour(
-                datetime.fromtimestamp(int(hour), UTC),
-                int(enabled),
-                int(sessions),
-                None if seats is None else int(seats),
-                int(granted),
-                denials.get(int(hour), {}),
-            )
-            for hour, enabled, sessions, seats, granted in rows
-        ]
+        rows, denials = await self._read(read)
+        return usage_hours(rows, denials)
 
     # --- the audit log, backups, moving ------------------------------------------------
 
@@ -555,7 +526,7 @@ class PostgresStore:
                 "ORDER BY id DESC LIMIT $1",
                 limit,
             )
-        return [_record(r) for r in rows]
+        return [chained_record(r) for r in rows]
 
     async def verify_audit(self) -> ChainReport:
         async def read(conn: asyncpg.Connection) -> ChainReport:
@@ -563,7 +534,7 @@ class PostgresStore:
                 "SELECT id, at, action, subject, result, previous_hash, hash FROM audit ORDER BY id"
             )
             head, count = await _audit_head(conn)
-            return verify_chain([_record(r) for r in rows], head, count)
+            return verify_chain([chained_record(r) for r in rows], head, count)
 
         report: ChainReport = await self._read(read)
         return report
@@ -611,22 +582,6 @@ class PostgresStore:
                     await conn.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
-def _sort_key(row: tuple[object, ...]) -> tuple[tuple[int, str], ...]:
-    return tuple(
-        (0, "") if v is None else (1, f"{v:020d}" if isinstance(v, int) else str(v)) for v in row
-    )
-
-
-def _record(r: Any) -> ChainedRecord:
-    i, at, a, s, res, p, h = r
-    return ChainedRecord(
-        int(i),
-        AuditEntry(datetime.fromisoformat(str(at)), str(a), str(s), str(res)),
-        str(p),
-        str(h),
-    )
-
-
 async def _create_installation(
     conn: asyncpg.Connection, now: datetime, seed: Takeover | None
 ) -> None:
@@ -660,40 +615,11 @@ async def _create_installation(
 
 async def _load(conn: asyncpg.Connection, created: bool) -> Stored:
     meta = {str(k): str(v) for k, v in await conn.fetch("SELECT key, value FROM meta")}
-    licenses = tuple(
-        StoredLicense(str(a), str(b), datetime.fromisoformat(str(c)))
-        for a, b, c in await conn.fetch(
-            "SELECT license_id, key_text, installed_at FROM licenses ORDER BY seq"
-        )
+    licenses = await conn.fetch(
+        "SELECT license_id, key_text, installed_at FROM licenses ORDER BY seq"
     )
-    users = tuple(
-        User(str(n), bool(e), datetime.fromisoformat(str(c)), _dt(ea), seq)
-        for n, e, c, ea, seq in await conn.fetch(
-            "SELECT name, enabled, created_at, enabled_at, enable_seq FROM users"
-        )
-    )
-    set_back = None
-    if "clock_set_back_found" in meta:
-        set_back = ClockSetBack(
-            seen=datetime.fromisoformat(meta["clock_set_back_seen"]),
-            found=datetime.fromisoformat(meta["clock_set_back_found"]),
-        )
-    installation = Installation(
-        installation_id=meta["installation_id"],
-        first_started_at=datetime.fromisoformat(meta["first_started_at"]),
-        evaluation_ended_at=_dt(meta.get("evaluation_ended_at")),
-        clock_set_back=set_back,
-    )
-    return Stored(
-        installation,
-        bytes.fromhex(meta["session_secret"]),
-        licenses,
-        users,
-        created,
-        clock_high_water=_dt(meta.get("clock_high_water")) or installation.first_started_at,
-        took_over=took_over_from_meta(meta),
-        change_number=int(meta.get("change_number", "0")),
-    )
+    users = await conn.fetch("SELECT name, enabled, created_at, enabled_at, enable_seq FROM users")
+    return stored(meta, licenses, users, created)
 
 
 async def _write(conn: asyncpg.Connection, change: Change) -> None:
@@ -720,12 +646,7 @@ async def _write(conn: asyncpg.Connection, change: Change) -> None:
                    ON CONFLICT (name_key) DO UPDATE SET
                      name = excluded.name, enabled = excluded.enabled,
                      enabled_at = excluded.enabled_at, enable_seq = excluded.enable_seq""",
-                name_key(u.name),
-                u.name,
-                int(u.enabled),
-                _ts(u.created_at),
-                _ts(u.enabled_at),
-                u.enable_seq,
+                *user_row(u),
             )
     if change.evaluation_ended_at is not None:
         await conn.execute(

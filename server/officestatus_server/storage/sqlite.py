@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import secrets
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -30,21 +29,36 @@ from officestatus_server.core.audit import (
     record_hash,
     verify_chain,
 )
-from officestatus_server.core.model import AuditEntry, Change, ClockSetBack, Installation, User
+from officestatus_server.core.model import AuditEntry, Change
 from officestatus_server.core.names import name_key
-from officestatus_server.core.sessions import EarlierRuns, Seen, SessionFlush
+from officestatus_server.core.sessions import EarlierRuns, SessionFlush
 from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
-from officestatus_server.core.takeover import Takeover, TookOver
+from officestatus_server.core.takeover import Takeover
 from officestatus_server.core.usage import UsageHour
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage.base import (
     TABLE_ORDER,
     Heard,
     Stored,
-    StoredLicense,
     Tables,
     numbered,
 )
+from officestatus_server.storage.rows import NOT_KNOWN as _NOT_KNOWN
+from officestatus_server.storage.rows import (
+    chained_record,
+    denial_rows,
+    earlier_runs,
+    last_login_rows,
+    last_logins,
+    stored,
+    takeover_meta,
+    usage_hours,
+    usage_rows,
+)
+from officestatus_server.storage.rows import entry as _entry
+from officestatus_server.storage.rows import sort_key as _sort_key
+from officestatus_server.storage.rows import ts as _ts
+from officestatus_server.storage.rows import user_rows as _user_rows
 
 # Each entry moves the schema from version i to i + 1: SQL statements, or a function for
 # what SQL alone cannot do. Only ever append.
@@ -155,7 +169,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # A live session whose sign-in was not recorded (carried over by a takeover).
-_NOT_KNOWN = ("", "", 0.0)
 # What a whole installation holds (the schema as of version 1; later ones only add).
 _TABLES = ("meta", "licenses", "users", "audit")
 _META_KEYS = ("installation_id", "first_started_at", "session_secret")
@@ -210,14 +223,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
 
 
 # How long a logout is kept for other servers (`end_sessions`).
@@ -452,41 +457,12 @@ class SqliteStore:
         async with conn.execute(
             "SELECT license_id, key_text, installed_at FROM licenses ORDER BY rowid"
         ) as cur:
-            licenses = tuple(
-                StoredLicense(str(a), str(b), datetime.fromisoformat(str(c)))
-                for a, b, c in await cur.fetchall()
-            )
+            licenses = await cur.fetchall()
         async with conn.execute(
             "SELECT name, enabled, created_at, enabled_at, enable_seq FROM users"
         ) as cur:
-            users = tuple(
-                User(str(n), bool(e), datetime.fromisoformat(str(c)), _dt(ea), seq)
-                for n, e, c, ea, seq in await cur.fetchall()
-            )
-        set_back = None
-        if "clock_set_back_found" in meta:
-            set_back = ClockSetBack(
-                seen=datetime.fromisoformat(meta["clock_set_back_seen"]),
-                found=datetime.fromisoformat(meta["clock_set_back_found"]),
-            )
-        installation = Installation(
-            installation_id=meta["installation_id"],
-            first_started_at=datetime.fromisoformat(meta["first_started_at"]),
-            evaluation_ended_at=_dt(meta.get("evaluation_ended_at")),
-            clock_set_back=set_back,
-        )
-        high_water = _dt(meta.get("clock_high_water")) or installation.first_started_at
-        took_over = took_over_from_meta(meta)
-        return Stored(
-            installation,
-            bytes.fromhex(meta["session_secret"]),
-            licenses,
-            users,
-            created,
-            clock_high_water=high_water,
-            took_over=took_over,
-            change_number=int(meta.get("change_number", "0")),
-        )
+            users = await cur.fetchall()
+        return stored(meta, licenses, users, created)
 
     async def commit(self, change: Change) -> int:
         """Write one change and its audit entry atomically; nothing of it on failure."""
@@ -685,22 +661,20 @@ class SqliteStore:
                 async with self._conn.execute(
                     "SELECT session_id, machine, client_version, since FROM live_sessions"
                 ) as cur:
-                    rows = await cur.fetchall()
-                live = frozenset(str(r[0]) for r in rows)
-                seen = {str(i): Seen(str(m), str(v), float(t)) for i, m, v, t in rows if t or m}
+                    live = await cur.fetchall()
                 async with self._conn.execute("SELECT run, flushed_epoch FROM session_runs") as cur:
-                    runs = {str(r): int(e) for r, e in await cur.fetchall()}
+                    runs = await cur.fetchall()
                 async with self._conn.execute(
                     """SELECT c.session_id, c.user_key FROM carried_sessions c
                        JOIN live_sessions l ON l.session_id = c.session_id"""
                 ) as cur:
-                    carried = {str(i): str(k) for i, k in await cur.fetchall()}
+                    carried = await cur.fetchall()
         except sqlite3.Error as exc:
             raise StorageError(
                 f"Cannot read the sessions of the last run from {self.path.name}: {exc}.",
                 reason="STORAGE_READ_FAILED",
             ) from exc
-        return EarlierRuns(live, runs, unrecorded=not runs, carried=carried, seen=seen)
+        return earlier_runs(live, runs, carried)
 
     async def save_sessions(self, flush: SessionFlush) -> None:
         """Write down a batch of sessions begun and ended, atomically."""
@@ -745,10 +719,7 @@ class SqliteStore:
                 f"Cannot read the last logins from {self.path.name}: {exc}.",
                 reason="STORAGE_READ_FAILED",
             ) from exc
-        return tuple(
-            LastLogin(str(k), str(n), str(m), str(v), int(r), datetime.fromisoformat(str(at)))
-            for k, n, m, v, r, at in rows
-        )
+        return last_logins(rows)
 
     async def save_last_logins(self, flush: LastLoginFlush) -> None:
         """Write down a batch of last logins recorded and forgotten, atomically."""
@@ -761,10 +732,7 @@ class SqliteStore:
                     """INSERT OR REPLACE INTO last_logins
                        (user_key, machine, user_name, client_version, release, at)
                        VALUES (?, ?, ?, ?, ?, ?)""",
-                    [
-                        (e.user_key, e.machine, e.user_name, e.version, e.release, _ts(e.at))
-                        for e in flush.recorded
-                    ],
+                    last_login_rows(flush),
                 )
         except sqlite3.Error as exc:
             raise StorageError(
@@ -786,17 +754,13 @@ class SqliteStore:
                          peak_sessions = max(peak_sessions, excluded.peak_sessions),
                          seats = excluded.seats,
                          granted = granted + excluded.granted""",
-                    [_usage_row(h) for h in hours],
+                    usage_rows(hours),
                 )
                 await conn.executemany(
                     """INSERT INTO usage_denials (hour, reason, release, count) VALUES (?, ?, ?, ?)
                        ON CONFLICT (hour, reason, release) DO UPDATE SET
                          count = count + excluded.count""",
-                    [
-                        (int(h.hour.timestamp()), reason, release, n)
-                        for h in hours
-                        for (reason, release), n in h.denials.items()
-                    ],
+                    denial_rows(hours),
                 )
                 await conn.execute("DELETE FROM usage_denials WHERE hour < ?", (cutoff,))
                 await conn.execute("DELETE FROM usage_hours WHERE hour < ?", (cutoff,))
@@ -821,26 +785,13 @@ class SqliteStore:
                     "SELECT hour, reason, release, count FROM usage_denials WHERE hour >= ?",
                     (start,),
                 ) as cur:
-                    denial_rows = await cur.fetchall()
+                    denials = await cur.fetchall()
         except sqlite3.Error as exc:
             raise StorageError(
                 f"Cannot read the usage history from {self.path.name}: {exc}.",
                 reason="STORAGE_READ_FAILED",
             ) from exc
-        denials: dict[int, dict[tuple[str, int], int]] = {}
-        for hour, reason, release, n in denial_rows:
-            denials.setdefault(int(hour), {})[str(reason), int(release)] = int(n)
-        return [
-            UsageHour(
-                datetime.fromtimestamp(int(hour), UTC),
-                int(enabled),
-                int(sessions),
-                None if seats is None else int(seats),
-                int(granted),
-                denials.get(int(hour), {}),
-            )
-            for hour, enabled, sessions, seats, granted in rows
-        ]
+        return usage_hours(rows, denials)
 
     async def audit(self, limit: int) -> list[ChainedRecord]:
         """The newest audit records, newest first."""
@@ -866,15 +817,7 @@ class SqliteStore:
     async def _audit_rows(self, sql: str, args: tuple[object, ...]) -> list[ChainedRecord]:
         async with self._conn.execute(sql, args) as cur:
             rows = await cur.fetchall()
-        return [
-            ChainedRecord(
-                int(i),
-                AuditEntry(datetime.fromisoformat(str(at)), str(a), str(s), str(r)),
-                str(p),
-                str(h),
-            )
-            for i, at, a, s, r, p, h in rows
-        ]
+        return [chained_record(r) for r in rows]
 
     async def backup(self, target: Path) -> None:
         """A consistent copy of the database at `target` (SQLite online backup), while the
@@ -891,13 +834,6 @@ class SqliteStore:
                 f"The backup failed ({exc}); the database itself is untouched.",
                 reason="BACKUP_FAILED",
             ) from exc
-
-
-def _sort_key(row: tuple[object, ...]) -> tuple[tuple[int, str], ...]:
-    """Rows in one order whatever the database: by each value, None first."""
-    return tuple(
-        (0, "") if v is None else (1, f"{v:020d}" if isinstance(v, int) else str(v)) for v in row
-    )
 
 
 def _write_failed(exc: sqlite3.Error) -> StorageError:
@@ -926,49 +862,4 @@ async def _set_audit_head(conn: aiosqlite.Connection, head: str, count: int) -> 
         """INSERT INTO meta (key, value) VALUES (?, ?)
            ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
         [("audit_head", head), ("audit_count", str(count))],
-    )
-
-
-def _usage_row(h: UsageHour) -> tuple[object, ...]:
-    return (int(h.hour.timestamp()), h.peak_enabled, h.peak_sessions, h.seats, h.granted)
-
-
-def _entry(at: object, action: object, subject: object, result: object) -> AuditEntry:
-    return AuditEntry(datetime.fromisoformat(str(at)), str(action), str(subject), str(result))
-
-
-def _user_rows(users: Iterable[User]) -> Iterable[tuple[object, ...]]:
-    for u in users:
-        yield (
-            name_key(u.name),
-            u.name,
-            int(u.enabled),
-            _ts(u.created_at),
-            _ts(u.enabled_at),
-            u.enable_seq,
-        )
-
-
-def takeover_meta(seed: Takeover) -> dict[str, str]:
-    """The meta rows that keep what a takeover leaves for later starts."""
-    record = TookOver.of(seed)
-    return {"took_over": json.dumps(dataclasses.asdict(record), sort_keys=True)}
-
-
-def took_over_from_meta(meta: dict[str, str]) -> TookOver | None:
-    """What a takeover left, if this installation was made by one."""
-    text = meta.get("took_over")
-    if text is None:
-        return None
-    raw = json.loads(text)
-    return TookOver(
-        release=int(raw["release"]),
-        summary=str(raw["summary"]),
-        listen=str(raw["listen"]),
-        heartbeat_seconds=None
-        if raw["heartbeat_seconds"] is None
-        else int(raw["heartbeat_seconds"]),
-        report=tuple(str(line) for line in raw["report"]),
-        seen=bool(raw.get("seen", False)),
-        attention=tuple(int(i) for i in raw.get("attention", ())),
     )
