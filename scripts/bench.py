@@ -12,6 +12,8 @@ minimal reference.
                                                  # call, minimal reference, real server
     python scripts/bench.py --overhead           # metrics and history on against off
     python scripts/bench.py --overhead --instructions  # the same in instructions (callgrind)
+    python scripts/bench.py --propagation        # a change at one server seen at another,
+                                                 # over PostgreSQL; against SQLite's
 
 The command only: what a run measures, and the code, are in scripts/benchmark/.
 """

@@ -196,6 +196,29 @@ async def test_a_5x_session_moves_to_b_when_a_dies_and_a_logout_at_b_ends_it_at_
     assert took < PROPAGATION_SECONDS
 
 
+async def test_sessions_an_admin_ends_at_a_are_ended_at_b_within_a_second(
+    servers: tuple[Servers, list[ServerProcess]], vendor: Vendor
+) -> None:
+    group, (a, b, _) = servers
+    await group.licensed(vendor, 5, ["alice"])
+    async with (
+        grpc.aio.insecure_channel(a.address) as at_a,
+        grpc.aio.insecure_channel(b.address) as at_b,
+    ):
+        login = await LegacyClient("v5", at_a).Login(user_name="alice", client_version="5.2.0")
+        session = login.msg.session_id
+        client_b = LegacyClient("v5", at_b)
+        assert (await client_b.Heartbeat(session_id=session)).msg.granted
+        async with group.admin(a) as admin:
+            assert (await admin.end_sessions("alice")).ended == 1
+
+        async def ended_at_b() -> bool:
+            return not (await client_b.Heartbeat(session_id=session)).msg.granted
+
+        took = await _within(PROPAGATION_SECONDS, ended_at_b)
+    assert took < PROPAGATION_SECONDS
+
+
 async def test_a_vendor_key_given_to_one_server_is_trusted_by_all(
     tmp_path: Path, pg_url: str, vendor: Vendor
 ) -> None:

@@ -33,6 +33,8 @@ answered with a constant login-sized reply, and the 6.x login against each.
                                                  # call, minimal reference, real server
     python scripts/bench.py --overhead           # metrics and history on against off
     python scripts/bench.py --overhead --instructions  # the same in instructions (callgrind)
+    python scripts/bench.py --propagation        # a change at one server seen at another,
+                                                 # over PostgreSQL; against SQLite's
 
 Run it from the checkout with the project's virtual environment (the server command is
 found next to this Python). Traffic goes to 127.0.0.1 only; every process it starts is
@@ -47,7 +49,8 @@ admin calls at size), `targets`, `report` (the printed figures), `run` (the whol
 run; `instructions` counts a server's instructions per call under callgrind (any server
 command, any workload); `reference_instructions` is --instructions' run on it (the empty
 call, the minimal reference, the real server), and `overhead_instructions` --overhead
---instructions'.
+--instructions'. `propagation` is --propagation's run (two servers over a PostgreSQL of its
+own, and one on SQLite).
 """
 
 from __future__ import annotations

@@ -753,6 +753,8 @@ class LicenseService:
             return user, 0
         await self._change(lambda r, now: plan_end_sessions(user, len(ids), now))
         self.sessions.end_for_admin(ids, self._monotonic())
+        if self._store.shared:  # ended at the other servers too, as a logout is
+            self._background(self._store.end_sessions(ids, self._clock()))
         return user, len(ids)
 
     def signed_in(self, user_name: str, offset: int, limit: int) -> tuple[list[SignedIn], int]:
