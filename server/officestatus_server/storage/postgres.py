@@ -75,6 +75,10 @@ TIMEOUT_SECONDS = 5.0
 POLL_SECONDS = 5.0
 RECONNECT_SECONDS = 1.0
 ENDED_KEPT = timedelta(days=1)
+# A run that has not written its sessions down for this long is gone (a live server does
+# every minute): what it wrote of its sessions is deleted. Its clients' sessions are not
+# ended by this: a server over the database still resumes one that comes back.
+RUN_GONE_AFTER = timedelta(days=1)
 # A notice's payload stays well under PostgreSQL's 8000 bytes.
 _PAYLOAD_BYTES = 7000
 
@@ -134,6 +138,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE ended_sessions (session_id TEXT PRIMARY KEY, at TEXT NOT NULL)",
         "CREATE INDEX ended_sessions_at ON ended_sessions (at)",
     ),
+    # 2: when each run last wrote its sessions down (the database's clock), so that the
+    # sessions of a server that is gone are not kept for ever.
+    ("ALTER TABLE session_runs ADD COLUMN flushed_at TIMESTAMPTZ NOT NULL DEFAULT now()",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # What each table holds, as the SQLite store's columns (the order of a dump).
@@ -448,10 +455,18 @@ class PostgresStore:
                 await conn.execute("DELETE FROM live_sessions WHERE holder != $1", flush.run)
                 await conn.execute("DELETE FROM session_runs WHERE run != $1", flush.run)
             await conn.execute(
-                """INSERT INTO session_runs (run, flushed_epoch) VALUES ($1, $2)
-                   ON CONFLICT (run) DO UPDATE SET flushed_epoch = excluded.flushed_epoch""",
+                """INSERT INTO session_runs (run, flushed_epoch, flushed_at) VALUES ($1, $2, now())
+                   ON CONFLICT (run) DO UPDATE SET flushed_epoch = excluded.flushed_epoch,
+                     flushed_at = excluded.flushed_at""",
                 flush.run,
                 flush.epoch,
+            )
+            gone = await conn.fetch(
+                "DELETE FROM session_runs WHERE flushed_at < now() - $1::interval RETURNING run",
+                RUN_GONE_AFTER,
+            )
+            await conn.execute(
+                "DELETE FROM live_sessions WHERE holder = ANY($1::text[])", [r[0] for r in gone]
             )
 
     async def last_logins(self) -> tuple[LastLogin, ...]:
