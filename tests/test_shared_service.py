@@ -69,3 +69,45 @@ async def test_a_service_catches_up_when_asked(
     assert await b.catch_up() is True
     assert b.login("ann", Release.V6).decision.granted
     assert await b.catch_up() is False
+
+
+async def test_a_service_catches_up_on_what_changed_and_matches_a_fresh_start(
+    two: tuple[LicenseService, ...], vendor: Vendor, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = two
+    await a.install_license(vendor.issue(5))
+    await a.add_users(["ann", "bob", "cat"], enable=False)
+    assert await b.catch_up()
+    await a.enable_users(["ann", "cat"])
+    await a.remove_users(["bob"], force=False)
+    with caplog.at_level("INFO", logger="officestatus.service"):
+        assert await b.catch_up()
+    assert "3 users read again" in caplog.text  # not everything: those the changes touched
+    assert b.registry.users == a.registry.users
+    assert b.registry.enabled_count() == 2
+    assert b.login("ann", Release.V6).decision.granted
+    assert not b.login("bob", Release.V6).decision.granted
+    # A license installed elsewhere is verified here too.
+    await a.install_license(vendor.issue(3))
+    with caplog.at_level("INFO", logger="officestatus.service"):
+        assert await b.catch_up()
+    assert "and the licenses" in caplog.text
+    assert b.registry.seats == a.registry.seats == 8
+
+
+async def test_a_service_too_far_behind_reads_everything_again(
+    tmp_path: Path,
+    two: tuple[LicenseService, ...],
+    vendor: Vendor,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    a, b = two
+    a._store.changes_kept = 2
+    await a.install_license(vendor.issue(5))
+    await a.add_users(["ann", "bob", "cat"], enable=True)
+    await a.disable_users(["bob"])
+    with caplog.at_level("INFO", logger="officestatus.service"):
+        assert await b.catch_up()
+    assert "everything read again" in caplog.text
+    assert b.registry.users == a.registry.users
+    assert b.registry.seats == 5

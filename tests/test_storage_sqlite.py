@@ -232,7 +232,7 @@ async def test_a_sqlite_store_is_not_shared_and_its_follow_hears_nothing_until_c
     assert heard == []
 
 
-async def test_a_database_of_the_last_schema_gets_change_numbers_from_zero(
+async def test_a_database_of_schema_7_gets_change_numbers_from_zero(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "os.db"
@@ -240,11 +240,12 @@ async def test_a_database_of_the_last_schema_gets_change_numbers_from_zero(
     await store.open(NOW)
     await store.commit(Change(audit=_audit("user.add")))
     await store.close()
-    # As the previous release left it: no change number, no ended sessions.
+    # As schema 7 was: no change number, no ended sessions, no record of changes.
     with sqlite3.connect(path) as db:
         db.execute("DELETE FROM meta WHERE key = 'change_number'")
         db.execute("DROP TABLE ended_sessions")
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        db.execute("DROP TABLE change_log")
+        db.execute("PRAGMA user_version = 7")
     db.close()
     store = SqliteStore(path)
     assert (await store.open(NOW)).change_number == 0
@@ -252,6 +253,31 @@ async def test_a_database_of_the_last_schema_gets_change_numbers_from_zero(
     await store.end_sessions(["s2.x.y"], NOW)
     assert await store.ended_sessions(NOW) == {"s2.x.y"}
     await store.close()
+
+
+async def test_a_database_of_schema_8_gets_a_record_of_changes_from_its_next_change(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "os.db"
+    store = SqliteStore(path)
+    await store.open(NOW)
+    await store.commit(Change(audit=_audit("user.add")))
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE change_log")
+        db.execute("PRAGMA user_version = 8")
+    db.close()
+    store = SqliteStore(path)
+    assert (await store.open(NOW)).change_number == 1
+    assert await store.delta(0) is None  # change 1 was made before the record began
+    assert await store.commit(Change(audit=_audit("user.enable"))) == 2
+    delta = await store.delta(1)
+    assert delta is not None
+    assert delta.number == 2
+    await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    db.close()
 
 
 async def test_a_backup_refuses_a_target_that_exists(

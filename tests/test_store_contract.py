@@ -653,6 +653,60 @@ async def test_a_change_through_another_store_shows_under_the_lock(
     await first.close()
 
 
+async def test_a_delta_brings_what_the_changes_since_a_number_did(
+    store_factory: StoreFactory,
+) -> None:
+    first, second = store_factory(), store_factory()
+    await first.open(NOW)
+    await second.open(NOW)
+    ann, bob, cat = (User(n, False, NOW) for n in ("Ann", "bob", "cat"))
+    await first.commit(Change(audit=_audit("users.add"), put_users=(ann, bob, cat)))
+    since = await first.change_number()
+    assert (await second.delta(since)) == (await first.delta(since))
+    nothing = await second.delta(since)
+    assert nothing is not None
+    assert (nothing.number, nothing.users, nothing.removed_user_keys) == (since, (), ())
+    assert nothing.licenses is None
+    # Through the other store: Ann enabled, bob removed, the evaluation ended.
+    enabled = User("Ann", True, NOW, LATER, 1)
+    await second.commit(Change(audit=_audit("users.enable"), put_users=(enabled,)))
+    await second.commit(Change(audit=_audit("users.remove"), remove_users=("BOB",)))
+    await second.commit(Change(audit=_audit("evaluation.end"), evaluation_ended_at=LATER))
+    delta = await first.delta(since)
+    assert delta is not None
+    assert delta.number == since + 3 == await first.change_number()
+    assert delta.users == (enabled,)
+    assert delta.removed_user_keys == (name_key("bob"),)
+    assert delta.licenses is None
+    assert delta.installation.evaluation_ended_at == LATER
+    # A license installed: every license comes with the delta, in the order installed.
+    await second.commit(
+        Change(audit=_audit("license.install"), add_licenses=(_lic("L-2"), _lic("L-1")))
+    )
+    with_licenses = await first.delta(since + 3)
+    assert with_licenses is not None
+    assert [lic.license_id for lic in with_licenses.licenses or ()] == ["L-2", "L-1"]
+    async with first.change() as tx:
+        assert await tx.delta(since + 3) == with_licenses
+    await second.close()
+    await first.close()
+
+
+async def test_a_delta_reaches_back_only_over_the_changes_kept(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory()
+    store.changes_kept = 3
+    await store.open(NOW)
+    for i in range(5):
+        await store.commit(Change(audit=None, put_users=(User(f"u{i}", False, NOW),)))
+    assert await store.delta(1) is None  # change 2 is no longer on record: read all
+    kept = await store.delta(2)
+    assert kept is not None
+    assert [u.name for u in kept.users] == ["u2", "u3", "u4"]
+    await store.close()
+
+
 async def test_sessions_logged_out_are_read_back_for_a_day(store_factory: StoreFactory) -> None:
     store = store_factory()
     await store.open(NOW)

@@ -74,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
         "--calls", type=int, help="with --instructions: counted calls per row (default 2000)"
     )
     parser.add_argument(
-        "--users", type=int, help="with --instructions: users in the database (default 100000)"
+        "--users",
+        type=int,
+        help="with --instructions: users in the database (default 100000); with "
+        "--propagation: users beside the probe (default 0)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -199,6 +202,8 @@ async def _propagation(args: argparse.Namespace) -> int:
     plan = propagation.SMOKE if args.smoke else propagation.FULL
     if args.changes is not None:
         plan = dataclasses.replace(plan, changes=args.changes)
+    if args.users is not None:
+        plan = dataclasses.replace(plan, users=args.users)
     info = machine()
     print(machine_line(info), flush=True)
     results = propagation.PropagationResults(info, dataclasses.asdict(plan))

@@ -44,6 +44,9 @@ class PropagationPlan:
     """How many changes, how often the callers poll, the pause between changes."""
 
     changes: int = 200  # per database, half enables, half disables
+    # Disabled users beside the probe: a server that hears of a change reads the state
+    # again, so the time grows with the installation's size.
+    users: int = 0
     poll_ms: float = 1.0
     pause_ms: float = 50.0
     # A change not seen within this long fails the run.
@@ -155,21 +158,23 @@ async def _one_change(
         results.row(f"{side.key}/{name}").ms.append(ms)
 
 
-async def _prepare(server: Server, data: Path, key: str) -> None:
-    """The license (which ends the evaluation) and the probe user, disabled."""
-    async with AdminClient.local(server.address, data) as admin:
+async def _prepare(server: Server, data: Path, key: str, users: int) -> None:
+    """The license (which ends the evaluation), the probe user and `users` more, all
+    disabled."""
+    async with AdminClient.local(server.address, data, timeout=120) as admin:
         await admin.install_license(key)
         await admin.add_users([PROBE])
+        for start in range(0, users, 10_000):
+            names = [f"user{i:06d}" for i in range(start, min(users, start + 10_000))]
+            await admin.add_users(names)
 
 
-async def _heard(server: Server, data: Path, plan: PropagationPlan) -> None:
-    """Wait until B has heard of the probe user."""
-    deadline = time.monotonic() + plan.timeout_seconds
-    async with AdminClient.local(server.address, data) as admin:
-        while not any(u.name == PROBE for u in await admin.list_users()):
-            if time.monotonic() > deadline:
-                raise BenchError(f"{server.name} did not hear of the probe user")
-            await asyncio.sleep(0.02)
+async def _warm_up(admin: AdminClient, b: SeatClient, plan: PropagationPlan) -> None:
+    """The probe enabled and disabled once, each waited for at B (not timed): B has read
+    everything before it, and the first timed change finds both servers warm."""
+    for enable in (True, False):
+        await (admin.enable_users if enable else admin.disable_users)([PROBE])
+        await _seen(b, enable, time.perf_counter(), plan, "B, warming up")
 
 
 def _license(signing: SigningKey) -> str:
@@ -225,15 +230,15 @@ async def _run(
         sqlite = await start("sqlite")
         pg_a = await start("pg-a", "--database", url)  # makes the installation
         pg_b = await start("pg-b", "--database", url)  # joins it
-        await _prepare(sqlite, dirs["sqlite"], key)
-        await _prepare(pg_a, dirs["pg-a"], key)
-        await _heard(pg_b, dirs["pg-b"], plan)
+        await _prepare(sqlite, dirs["sqlite"], key, plan.users)
+        await _prepare(pg_a, dirs["pg-a"], key, plan.users)
         sides = [
             _Side("sqlite", sqlite, dirs["sqlite"], {"a": sqlite}),
             _Side("pg", pg_a, dirs["pg-a"], {"a": pg_a, "b": pg_b}),
         ]
         print(
-            f"servers up: SQLite, and two over PostgreSQL; {plan.changes} changes each, "
+            f"servers up: SQLite, and two over PostgreSQL, {plan.users + 1:,} users each; "
+            f"{plan.changes} changes each, "
             f"polled every {plan.poll_ms:g} ms",
             flush=True,
         )
@@ -248,6 +253,7 @@ async def _run(
                 for name, server in side.polled.items()
             }
             try:
+                await _warm_up(admin_pg, clients[("pg", "b")], plan)
                 for change in range(plan.changes):
                     order = sides if change % 2 == 0 else sides[::-1]
                     for side in order:

@@ -90,7 +90,14 @@ from officestatus_server.errors import (
     NotStarted,
     StorageError,
 )
-from officestatus_server.storage.base import Heard, Store, Stored, StoredLicense, Transaction
+from officestatus_server.storage.base import (
+    Delta,
+    Heard,
+    Store,
+    Stored,
+    StoredLicense,
+    Transaction,
+)
 
 log = logging.getLogger("officestatus.service")
 # Every login and heartbeat answer: refusals at info, grants at debug. Each call site
@@ -408,28 +415,61 @@ class LicenseService:
         self._high_water = max(self._high_water, stored.clock_high_water)
 
     async def _catch_up_in(self, tx: Transaction) -> None:
-        """Under the installation's lock: read the state again if another server
-        changed it since memory was last in step."""
+        """Under the installation's lock: read what another server changed since memory
+        was last in step (the users and licenses it changed; all, when the record of
+        changes does not reach back)."""
         if tx.number != self._number:
-            await self._reloaded(await tx.load())
+            delta = await tx.delta(self._number)
+            await self._reloaded(delta if delta is not None else await tx.load())
 
-    async def _reloaded(self, stored: Stored) -> None:
+    async def _reloaded(self, read: Delta | Stored) -> None:
         before = self._number
-        await self._load(stored)
+        if isinstance(read, Delta):
+            await self._apply_delta(read)
+            how = f"{len(read.users) + len(read.removed_user_keys)} users read again"
+            if read.licenses is not None:
+                how += ", and the licenses"
+        else:
+            await self._load(read)
+            how = "everything read again"
         log.info(
-            "caught up with changes %d to %d made through other servers", before + 1, self._number
+            "caught up with changes %d to %d made through other servers (%s)",
+            before + 1,
+            self._number,
+            how,
         )
         if self.usage_flush_seconds > 0:
             self._observe_usage(self._clock())
         self._check_alerts()
 
+    async def _apply_delta(self, delta: Delta) -> None:
+        """Bring memory up to `delta.number`: the users it names, as stored now; the
+        licenses verified again only when one was installed or removed."""
+        registry = self.registry
+        gone = tuple(
+            registry.users[key].name for key in delta.removed_user_keys if key in registry.users
+        )
+        after = registry.apply(Change(audit=None, remove_users=gone, put_users=delta.users))
+        if delta.licenses is not None:
+            if self._store.shared:
+                self._trust = await self._share_trust(self._local_trust, write=False)
+            verified, _ = await self._verify_and_key(delta.licenses, ())
+            after = replace(after, installation=delta.installation, licenses=verified)
+        elif delta.installation != after.installation:
+            after = replace(after, installation=delta.installation)
+        self._registry = after
+        self._number = delta.number
+        self.took_over = delta.took_over
+        self._high_water = max(self._high_water, delta.clock_high_water)
+
     async def catch_up(self) -> bool:
-        """Read the state again if the database holds a change memory has not seen;
-        whether it did."""
+        """Read what the database holds of changes memory has not seen; whether there
+        were any."""
         async with self._lock:
             if await self._store.change_number() == self._number:
                 return False
-            await self._reloaded(await self._store.load())
+            delta = await self._store.delta(self._number)
+            await self._reloaded(delta if delta is not None else await self._store.load())
             return True
 
     async def _follow(self, started: datetime) -> None:

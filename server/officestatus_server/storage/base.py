@@ -11,6 +11,7 @@ from typing import Protocol
 
 from officestatus_server.core.audit import ChainedRecord, ChainReport
 from officestatus_server.core.model import Change, Installation, User
+from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import EarlierRuns, SessionFlush
 from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover, TookOver
@@ -43,6 +44,36 @@ class Stored:
     # The number of the newest change written down (0 before the first): every change
     # but the clock's high-water mark alone gets the next one (see `numbered`).
     change_number: int = 0
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What the changes after a change number did, as stored now: enough to bring a
+    memory that held that number up to `number` without reading every user again."""
+
+    number: int
+    installation: Installation
+    clock_high_water: datetime
+    took_over: TookOver | None
+    # The users the changes wrote, as they are now; the name keys of those they deleted.
+    users: tuple[User, ...]
+    removed_user_keys: tuple[str, ...]
+    # Every license, when a change installed or removed one; None when none did.
+    licenses: tuple[StoredLicense, ...] | None
+
+
+# The changes a store keeps a record of (for `delta`): a memory further behind reads all.
+CHANGES_KEPT = 1000
+# A delta that touches more users than this is no cheaper than reading all: none is made.
+DELTA_MAX_USERS = 20_000
+
+
+def touched(change: Change) -> tuple[list[str], bool]:
+    """The name keys of the users `change` writes or deletes, and whether it installs or
+    removes a license: what the record of a numbered change holds."""
+    keys = {name_key(u.name) for u in change.put_users}
+    keys.update(name_key(n) for n in change.remove_users)
+    return sorted(keys), bool(change.add_licenses or change.remove_licenses)
 
 
 # The fields of a Change that are the server's own bookkeeping: a change of these alone
@@ -87,6 +118,12 @@ class Transaction(Protocol):
         """Write `change` and its audit entry; the change number after it."""
         ...
 
+    async def delta(self, since: int) -> Delta | None:
+        """What the changes after `since` did, read under the lock; None when the record
+        of changes does not reach back to `since` (or they touched too many users): then
+        `load` everything."""
+        ...
+
 
 # Every table of an installation, as `Store.dump` gives it and `Store.restore` takes it:
 # its columns, and its rows in key order, each value as SQLite holds it (text for times,
@@ -119,6 +156,8 @@ class Store(Protocol):
     # True when other servers may write the same database (their changes are heard
     # through `follow`); False for a database of this server alone.
     shared: bool
+    # How many of the last changes `delta` reaches back over (CHANGES_KEPT).
+    changes_kept: int
 
     async def commit(self, change: Change) -> int:
         """Write one change and its audit entry atomically; nothing of it on failure. The
@@ -136,6 +175,12 @@ class Store(Protocol):
 
     async def change_number(self) -> int:
         """The newest change number (cheap: for a poll)."""
+        ...
+
+    async def delta(self, since: int) -> Delta | None:
+        """What the changes after `since` did, one consistent read; None when the record
+        of changes does not reach back to `since` (or they touched too many users): then
+        `load` everything."""
         ...
 
     def follow(self) -> AsyncIterator[Heard]:

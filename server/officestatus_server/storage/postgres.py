@@ -44,7 +44,9 @@ from officestatus_server.errors import (
     StorageUnavailable,
 )
 from officestatus_server.storage.base import (
+    CHANGES_KEPT,
     TABLE_ORDER,
+    Delta,
     Heard,
     Stored,
     Tables,
@@ -53,10 +55,13 @@ from officestatus_server.storage.base import (
 from officestatus_server.storage.rows import NOT_KNOWN as _NOT_KNOWN
 from officestatus_server.storage.rows import (
     chained_record,
+    change_record,
+    delta,
     denial_rows,
     earlier_runs,
     last_login_rows,
     last_logins,
+    recorded,
     stored,
     takeover_meta,
     usage_hours,
@@ -141,6 +146,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2: when each run last wrote its sessions down (the database's clock), so that the
     # sessions of a server that is gone are not kept for ever.
     ("ALTER TABLE session_runs ADD COLUMN flushed_at TIMESTAMPTZ NOT NULL DEFAULT now()",),
+    # 3: the record of the last changes (storage/base.py `Delta`), as SQLite's.
+    (
+        """CREATE TABLE change_log (
+            number BIGINT PRIMARY KEY,
+            user_keys TEXT NOT NULL,
+            licenses INTEGER NOT NULL)""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # What each table holds, as the SQLite store's columns (the order of a dump).
@@ -198,14 +210,28 @@ class PostgresTransaction:
             await self._conn.execute(
                 "UPDATE meta SET value = $1 WHERE key = 'change_number'", str(self._number)
             )
+            await self._conn.execute(
+                "INSERT INTO change_log (number, user_keys, licenses) VALUES ($1, $2, $3)",
+                self._number,
+                *change_record(change),
+            )
+            await self._conn.execute(
+                "DELETE FROM change_log WHERE number <= $1",
+                self._number - self._store.changes_kept,
+            )
             self.notify = True
         return self._number
+
+    async def delta(self, since: int) -> Delta | None:
+        return await _delta(self._conn, since)
 
 
 class PostgresStore:
     """The installation in a PostgreSQL database that several servers may share."""
 
     shared = True
+    # How many changes `delta` can reach back over (a test makes it small).
+    changes_kept = CHANGES_KEPT
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -338,6 +364,11 @@ class PostgresStore:
     async def load(self) -> Stored:
         stored: Stored = await self._read(lambda conn: _load(conn, created=False))
         return stored
+
+    async def delta(self, since: int) -> Delta | None:
+        """What the changes after `since` did."""
+        found: Delta | None = await self._read(lambda conn: _delta(conn, since))
+        return found
 
     async def change_number(self) -> int:
         async with self._connection() as conn:
@@ -635,6 +666,36 @@ async def _load(conn: asyncpg.Connection, created: bool) -> Stored:
     )
     users = await conn.fetch("SELECT name, enabled, created_at, enabled_at, enable_seq FROM users")
     return stored(meta, licenses, users, created)
+
+
+async def _delta(conn: asyncpg.Connection, since: int) -> Delta | None:
+    meta = {str(k): str(v) for k, v in await conn.fetch("SELECT key, value FROM meta")}
+    number = int(meta.get("change_number", "0"))
+    found = recorded(
+        since,
+        number,
+        await conn.fetch(
+            "SELECT number, user_keys, licenses FROM change_log WHERE number > $1 ORDER BY number",
+            since,
+        ),
+    )
+    if found is None:
+        return None
+    keys, licensed = found
+    user_rows = [
+        (str(r[0]), tuple(r)[1:])
+        for r in await conn.fetch(
+            "SELECT name_key, name, enabled, created_at, enabled_at, enable_seq FROM users "
+            "WHERE name_key = ANY($1::text[])",
+            keys,
+        )
+    ]
+    license_rows = None
+    if licensed:
+        license_rows = await conn.fetch(
+            "SELECT license_id, key_text, installed_at FROM licenses ORDER BY seq"
+        )
+    return delta(number, meta, keys, user_rows, license_rows)
 
 
 async def _write(conn: asyncpg.Connection, change: Change) -> None:

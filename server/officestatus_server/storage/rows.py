@@ -11,13 +11,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from officestatus_server.core.audit import ChainedRecord
-from officestatus_server.core.model import AuditEntry, ClockSetBack, Installation, User
+from officestatus_server.core.model import AuditEntry, Change, ClockSetBack, Installation, User
 from officestatus_server.core.names import name_key
 from officestatus_server.core.sessions import EarlierRuns, Seen
 from officestatus_server.core.signed_in import LastLogin, LastLoginFlush
 from officestatus_server.core.takeover import Takeover, TookOver
 from officestatus_server.core.usage import UsageHour
-from officestatus_server.storage.base import Stored, StoredLicense
+from officestatus_server.storage.base import (
+    DELTA_MAX_USERS,
+    Delta,
+    Stored,
+    StoredLicense,
+    touched,
+)
 
 # A live session's machine, client version and start when nothing of it is known.
 NOT_KNOWN = ("", "", 0.0)
@@ -70,38 +76,97 @@ def user_rows(users: Iterable[User]) -> list[tuple[object, ...]]:
     return [user_row(u) for u in users]
 
 
-def stored(
-    meta: dict[str, str], licenses: Iterable[Row], users: Iterable[Row], created: bool
-) -> Stored:
-    """The installation from its meta rows, its licenses (license_id, key_text,
-    installed_at; in the order installed) and users (name, enabled, created_at,
-    enabled_at, enable_seq)."""
+def installation(meta: dict[str, str]) -> Installation:
+    """The installation from its meta rows."""
     set_back = None
     if "clock_set_back_found" in meta:
         set_back = ClockSetBack(
             seen=datetime.fromisoformat(meta["clock_set_back_seen"]),
             found=datetime.fromisoformat(meta["clock_set_back_found"]),
         )
-    installation = Installation(
+    return Installation(
         installation_id=meta["installation_id"],
         first_started_at=datetime.fromisoformat(meta["first_started_at"]),
         evaluation_ended_at=dt(meta.get("evaluation_ended_at")),
         clock_set_back=set_back,
     )
+
+
+def licenses(rows: Iterable[Row]) -> tuple[StoredLicense, ...]:
+    """Rows of license_id, key_text, installed_at (in the order installed)."""
+    return tuple(StoredLicense(str(a), str(b), datetime.fromisoformat(str(c))) for a, b, c in rows)
+
+
+def users(rows: Iterable[Row]) -> tuple[User, ...]:
+    """Rows of name, enabled, created_at, enabled_at, enable_seq."""
+    return tuple(
+        User(str(n), bool(e), datetime.fromisoformat(str(c)), dt(ea), seq)
+        for n, e, c, ea, seq in rows
+    )
+
+
+def stored(
+    meta: dict[str, str], license_rows: Iterable[Row], user_rows: Iterable[Row], created: bool
+) -> Stored:
+    """The installation from its meta rows, its licenses and its users."""
+    made = installation(meta)
     return Stored(
-        installation,
+        made,
         bytes.fromhex(meta["session_secret"]),
-        tuple(
-            StoredLicense(str(a), str(b), datetime.fromisoformat(str(c))) for a, b, c in licenses
-        ),
-        tuple(
-            User(str(n), bool(e), datetime.fromisoformat(str(c)), dt(ea), seq)
-            for n, e, c, ea, seq in users
-        ),
+        licenses(license_rows),
+        users(user_rows),
         created,
-        clock_high_water=dt(meta.get("clock_high_water")) or installation.first_started_at,
+        clock_high_water=dt(meta.get("clock_high_water")) or made.first_started_at,
         took_over=took_over_from_meta(meta),
         change_number=int(meta.get("change_number", "0")),
+    )
+
+
+# --- the record of changes (for a delta) ---------------------------------------------
+
+
+def change_record(change: Change) -> tuple[str, int]:
+    """The record of a numbered change: the name keys of the users it wrote or deleted
+    (a JSON list), and 1 when it installed or removed a license."""
+    keys, licensed = touched(change)
+    return json.dumps(keys), int(licensed)
+
+
+def recorded(since: int, number: int, rows: Sequence[Row]) -> tuple[list[str], bool] | None:
+    """From the records (number, user_keys, licenses) of the changes after `since` up to
+    `number`: the users they touched and whether a license changed; None when a record is
+    missing (the record does not reach back) or they touched too many users."""
+    if [int(r[0]) for r in rows] != list(range(since + 1, number + 1)):
+        return None
+    keys: set[str] = set()
+    licensed = False
+    for _, user_keys, changed in rows:
+        keys.update(json.loads(str(user_keys)))
+        licensed = licensed or bool(changed)
+        if len(keys) > DELTA_MAX_USERS:
+            return None
+    return sorted(keys), licensed
+
+
+def delta(
+    number: int,
+    meta: dict[str, str],
+    keys: Sequence[str],
+    user_rows: Iterable[tuple[str, Row]],
+    license_rows: Iterable[Row] | None,
+) -> Delta:
+    """A delta from the meta rows, the touched users' rows now (each with its name key:
+    a key without a row was deleted) and, when a license changed, every license row."""
+    made = installation(meta)
+    found = {key: row for key, row in user_rows}
+    return Delta(
+        number=number,
+        installation=made,
+        clock_high_water=dt(meta.get("clock_high_water")) or made.first_started_at,
+        took_over=took_over_from_meta(meta),
+        users=users(found[k] for k in keys if k in found),
+        removed_user_keys=tuple(k for k in keys if k not in found),
+        licenses=None if license_rows is None else licenses(license_rows),
     )
 
 

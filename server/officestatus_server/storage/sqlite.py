@@ -37,7 +37,9 @@ from officestatus_server.core.takeover import Takeover
 from officestatus_server.core.usage import UsageHour
 from officestatus_server.errors import PreconditionFailed, StorageError
 from officestatus_server.storage.base import (
+    CHANGES_KEPT,
     TABLE_ORDER,
+    Delta,
     Heard,
     Stored,
     Tables,
@@ -45,11 +47,15 @@ from officestatus_server.storage.base import (
 )
 from officestatus_server.storage.rows import NOT_KNOWN as _NOT_KNOWN
 from officestatus_server.storage.rows import (
+    Row,
     chained_record,
+    change_record,
+    delta,
     denial_rows,
     earlier_runs,
     last_login_rows,
     last_logins,
+    recorded,
     stored,
     takeover_meta,
     usage_hours,
@@ -166,9 +172,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             at TEXT NOT NULL) WITHOUT ROWID""",
         "CREATE INDEX ended_sessions_at ON ended_sessions (at)",
     ),
+    (
+        # The record of the last changes (storage/base.py `Delta`): the users each wrote
+        # or deleted (their name keys, a JSON list) and whether it changed a license.
+        """CREATE TABLE change_log (
+            number INTEGER PRIMARY KEY,
+            user_keys TEXT NOT NULL,
+            licenses INTEGER NOT NULL)""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-# A live session whose sign-in was not recorded (carried over by a takeover).
 # What a whole installation holds (the schema as of version 1; later ones only add).
 _TABLES = ("meta", "licenses", "users", "audit")
 _META_KEYS = ("installation_id", "first_started_at", "session_secret")
@@ -251,13 +264,26 @@ class SqliteTransaction:
             await self._conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'change_number'", (str(self._number),)
             )
+            await self._conn.execute(
+                "INSERT INTO change_log (number, user_keys, licenses) VALUES (?, ?, ?)",
+                (self._number, *change_record(change)),
+            )
+            await self._conn.execute(
+                "DELETE FROM change_log WHERE number <= ?",
+                (self._number - self._store.changes_kept,),
+            )
         return self._number
+
+    async def delta(self, since: int) -> Delta | None:
+        return await self._store._delta(since)
 
 
 class SqliteStore:
     """The server's state in one SQLite file, of this server alone."""
 
     shared = False
+    # How many changes `delta` can reach back over (a test makes it small).
+    changes_kept = CHANGES_KEPT
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -493,6 +519,44 @@ class SqliteStore:
                 return await _change_number(self._conn)
         except sqlite3.Error as exc:
             raise self._read_failed("the change number", exc) from exc
+
+    async def delta(self, since: int) -> Delta | None:
+        """What the changes after `since` did."""
+        try:
+            async with self._lock:
+                return await self._delta(since)
+        except sqlite3.Error as exc:
+            raise self._read_failed("the last changes", exc) from exc
+
+    async def _delta(self, since: int) -> Delta | None:
+        conn = self._conn
+        async with conn.execute("SELECT key, value FROM meta") as cur:
+            meta = {str(k): str(v) for k, v in await cur.fetchall()}
+        number = int(meta.get("change_number", "0"))
+        async with conn.execute(
+            "SELECT number, user_keys, licenses FROM change_log WHERE number > ? ORDER BY number",
+            (since,),
+        ) as cur:
+            found = recorded(since, number, list(await cur.fetchall()))
+        if found is None:
+            return None
+        keys, licensed = found
+        user_rows: list[tuple[str, Row]] = []
+        for i in range(0, len(keys), 500):
+            batch = keys[i : i + 500]
+            async with conn.execute(
+                "SELECT name_key, name, enabled, created_at, enabled_at, enable_seq FROM users "
+                f"WHERE name_key IN ({', '.join('?' * len(batch))})",
+                batch,
+            ) as cur:
+                user_rows += [(str(r[0]), r[1:]) for r in await cur.fetchall()]
+        license_rows = None
+        if licensed:
+            async with conn.execute(
+                "SELECT license_id, key_text, installed_at FROM licenses ORDER BY rowid"
+            ) as cur:
+                license_rows = await cur.fetchall()
+        return delta(number, meta, keys, user_rows, license_rows)
 
     async def follow(self) -> AsyncIterator[Heard]:
         """Nothing to hear: no other server writes this file. Ends when the store closes."""
