@@ -232,22 +232,30 @@ async def test_a_sqlite_store_is_not_shared_and_its_follow_hears_nothing_until_c
     assert heard == []
 
 
-async def test_a_database_of_schema_7_gets_change_numbers_from_zero(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "os.db"
+async def _one_change_at_schema(path: Path, version: int, *statements: str) -> SqliteStore:
+    """A database with one change, then set back to schema `version` by `statements`
+    (what the later migrations made, undone); a store over it, not opened."""
     store = SqliteStore(path)
     await store.open(NOW)
     await store.commit(Change(audit=_audit("user.add")))
     await store.close()
-    # As schema 7 was: no change number, no ended sessions, no record of changes.
     with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM meta WHERE key = 'change_number'")
-        db.execute("DROP TABLE ended_sessions")
-        db.execute("DROP TABLE change_log")
-        db.execute("PRAGMA user_version = 7")
+        for statement in statements:
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {version}")
     db.close()
-    store = SqliteStore(path)
+    return SqliteStore(path)
+
+
+async def test_a_database_of_schema_7_gets_change_numbers_from_zero(tmp_path: Path) -> None:
+    # As schema 7 was: no change number, no ended sessions, no record of changes.
+    store = await _one_change_at_schema(
+        tmp_path / "os.db",
+        7,
+        "DELETE FROM meta WHERE key = 'change_number'",
+        "DROP TABLE ended_sessions",
+        "DROP TABLE change_log",
+    )
     assert (await store.open(NOW)).change_number == 0
     assert await store.commit(Change(audit=_audit("user.enable"))) == 1
     await store.end_sessions(["s2.x.y"], NOW)
@@ -259,15 +267,7 @@ async def test_a_database_of_schema_8_gets_a_record_of_changes_from_its_next_cha
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "os.db"
-    store = SqliteStore(path)
-    await store.open(NOW)
-    await store.commit(Change(audit=_audit("user.add")))
-    await store.close()
-    with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE change_log")
-        db.execute("PRAGMA user_version = 8")
-    db.close()
-    store = SqliteStore(path)
+    store = await _one_change_at_schema(path, 8, "DROP TABLE change_log")
     assert (await store.open(NOW)).change_number == 1
     assert await store.delta(0) is None  # change 1 was made before the record began
     assert await store.commit(Change(audit=_audit("user.enable"))) == 2

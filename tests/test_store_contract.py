@@ -701,6 +701,7 @@ async def test_a_delta_reaches_back_only_over_the_changes_kept(
     for i in range(5):
         await store.commit(Change(audit=None, put_users=(User(f"u{i}", False, NOW),)))
     assert await store.delta(1) is None  # change 2 is no longer on record: read all
+    assert await store.delta(9) is None  # a memory ahead of the database: read all
     kept = await store.delta(2)
     assert kept is not None
     assert [u.name for u in kept.users] == ["u2", "u3", "u4"]

@@ -135,8 +135,9 @@ def change_record(change: Change) -> tuple[str, int]:
 def recorded(since: int, number: int, rows: Sequence[Row]) -> tuple[list[str], bool] | None:
     """From the records (number, user_keys, licenses) of the changes after `since` up to
     `number`: the users they touched and whether a license changed; None when a record is
-    missing (the record does not reach back) or they touched too many users."""
-    if [int(r[0]) for r in rows] != list(range(since + 1, number + 1)):
+    missing (the record does not reach back), they touched too many users, or `since` is
+    ahead of `number` (the database was put back to an earlier state)."""
+    if since > number or [int(r[0]) for r in rows] != list(range(since + 1, number + 1)):
         return None
     keys: set[str] = set()
     licensed = False
