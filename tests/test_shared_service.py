@@ -111,3 +111,28 @@ async def test_a_service_too_far_behind_reads_everything_again(
     assert "everything read again" in caplog.text
     assert b.registry.users == a.registry.users
     assert b.registry.seats == 5
+
+
+async def test_the_clocks_high_water_mark_is_the_installations(
+    tmp_path: Path, vendor: Vendor
+) -> None:
+    """A's clock has seen ten days later than B's: B, behind it by more than the
+    tolerance once it has heard of A's change, finds its clock set back."""
+    clock_a, clock_b = FakeClock(), FakeClock()
+    a = LicenseService(SqliteStore(tmp_path / "os.db"), vendor.trust, clock_a)
+    b = LicenseService(SqliteStore(tmp_path / "os.db"), vendor.trust, clock_b)
+    await a.start()
+    await b.start()
+    try:
+        clock_a.jump(days=10)
+        await a.add_users(["ann"], enable=True)
+        b.login("ann", Release.V6)
+        assert b.registry.installation.clock_set_back is None  # not heard of it yet
+        assert await b.catch_up()
+        b.login("ann", Release.V6)
+        found = b.registry.installation.clock_set_back
+        assert found is not None
+        assert found.seen == clock_a.now
+    finally:
+        await b.close()
+        await a.close()
