@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from officestatus_client import (
     AdminClient,
@@ -21,8 +22,10 @@ from officestatus_client import (
     SeatsExhaustedError,
     UnavailableError,
 )
+from officestatus_server.core.keys import public_key_text
 from scripts.postgres import PostgresCluster
 from tests.legacy import LegacyClient
+from tests.legacy_servers import LegacyInstallation, LegacyUser, LegacyVendor
 from tests.process import SERVER_COMMAND, ServerProcess, start_server_process
 from tests.support import Vendor
 
@@ -217,6 +220,38 @@ async def test_sessions_an_admin_ends_at_a_are_ended_at_b_within_a_second(
 
         took = await _within(PROPAGATION_SECONDS, ended_at_b)
     assert took < PROPAGATION_SECONDS
+
+
+async def test_an_older_installation_is_taken_over_once_per_database(
+    tmp_path: Path, pg_url: str, vendor: Vendor
+) -> None:
+    legacy = LegacyVendor()
+    old = tmp_path / "old-5x"
+    LegacyInstallation(
+        release=5,
+        users=[LegacyUser("anna"), LegacyUser("bob", enabled=False)],
+        licenses=[legacy.key("L5-1", major=5, seats=10)],
+    ).write(old)
+    public = Ed25519PublicKey.from_public_bytes(legacy.public_raw())
+    group = Servers(tmp_path, pg_url, vendor)
+    for i in (0, 1):  # each server given the old installation and its vendor's key
+        keys = tmp_path / f"server-{i}" / "vendor-keys"
+        keys.mkdir(parents=True)
+        (keys / "kms-legacy.pub").write_text(public_key_text(legacy.kid, public))
+    try:
+        a = await group.start(0, "--upgrade-from", str(old))
+        b = await group.start(1, "--upgrade-from", str(old))
+        assert "took over the 5.x installation" in a.banner
+        for i, server in enumerate((a, b)):
+            async with group.admin(server, i) as admin:
+                status = await admin.status()
+                users = {(u.name, u.enabled) for u in await admin.list_users()}
+                takeovers = [r for r in await admin.audit(100) if r.action == "takeover"]
+            assert status.installation_id == LegacyInstallation(release=5).installation_id
+            assert users == {("anna", True), ("bob", False)}
+            assert len(takeovers) == 1  # once per database, not once per server
+    finally:
+        await group.stop_all()
 
 
 async def test_a_vendor_key_given_to_one_server_is_trusted_by_all(
