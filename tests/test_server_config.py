@@ -144,6 +144,32 @@ def test_print_config_says_which_file_it_looked_for_and_writes_nothing(tmp_path:
     assert tomllib.loads(again.stdout) == tomllib.loads(result.stdout)
 
 
+def test_the_database_from_the_option_the_environment_and_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "server.toml"
+    config.write_text('database = "/srv/officestatus/licenses.db"\n', encoding="utf-8")
+    env = {"OFFICESTATUS_DATA_DIR": str(tmp_path / "data")}
+    assert _printed(env=env)["database"] == ("", "default")
+    assert _printed("--config", str(config), env=env)["database"] == (
+        "/srv/officestatus/licenses.db",
+        f"file {config}",
+    )
+    env["OFFICESTATUS_DATABASE"] = "postgresql://officestatus@db.example.com:5432/os"
+    assert _printed("--config", str(config), env=env)["database"] == (
+        "postgresql://officestatus@db.example.com:5432/os",
+        "environment OFFICESTATUS_DATABASE",
+    )
+    # Its password is never printed: --print-config goes into support tickets.
+    got = _printed("--database", "postgresql://os:s3cret@db.example.com/os", env=env)
+    assert got["database"] == (
+        "postgresql://os@db.example.com/os",
+        "option --database, its password not shown",
+    )
+    result = _run("--database", "mysql://db.example.com/os", "--print-config", env=env)
+    assert result.returncode == 1
+    assert "mysql:// is no database this server knows" in result.stderr
+    assert "(DATABASE_INVALID)" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

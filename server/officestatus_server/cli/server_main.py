@@ -93,8 +93,12 @@ def print_config(loaded: Loaded) -> str:
     state = "read" if loaded.file_read else "not there"
     lines = [(f"# configuration file: {loaded.file} ({state})", "")]
     for setting in SETTINGS:
-        value = _toml(getattr(loaded.config, setting.attribute))
-        lines.append((f"{setting.name} = {value}", f"# {loaded.sources[setting.name]}"))
+        raw = getattr(loaded.config, setting.attribute)
+        source = loaded.sources[setting.name]
+        if setting.name == "database" and isinstance(raw, str) and shown_url(raw) != raw:
+            # Printed to be pasted into a ticket: never with the database's password.
+            raw, source = shown_url(raw), f"{source}, its password not shown"
+        lines.append((f"{setting.name} = {_toml(raw)}", f"# {source}"))
     width = max(len(line) for line, _ in lines[1:])
     return "\n".join(f"{line:<{width}}  {source}".rstrip() for line, source in lines)
 
