@@ -25,6 +25,7 @@ from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
+    WebDriverException,
 )
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -184,7 +185,14 @@ def wait_for(driver: WebDriver, css: str, timeout: float = WAIT_SECONDS) -> WebE
 
 
 def _body(driver: WebDriver) -> str:
-    return str(driver.find_element(By.TAG_NAME, "body").text)
+    try:
+        return str(driver.find_element(By.TAG_NAME, "body").text)
+    except WebDriverException as exc:
+        # Chromium's way of saying the body found was the page before a navigation: a
+        # stale element, retried by the waits like one.
+        if "does not belong to the document" in str(exc):
+            raise StaleElementReferenceException(str(exc)) from exc
+        raise
 
 
 def wait_for_text(driver: WebDriver, text: str, timeout: float = WAIT_SECONDS) -> str:
