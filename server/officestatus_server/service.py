@@ -419,8 +419,13 @@ class LicenseService:
         was last in step (the users and licenses it changed; all, when the record of
         changes does not reach back)."""
         if tx.number != self._number:
-            delta = await tx.delta(self._number)
-            await self._reloaded(delta if delta is not None else await tx.load())
+            await self._read_changes(tx)
+
+    async def _read_changes(self, source: Transaction | Store) -> None:
+        """The changes since memory's number, from `source` (read everything when it
+        has no delta that reaches back)."""
+        delta = await source.delta(self._number)
+        await self._reloaded(delta if delta is not None else await source.load())
 
     async def _reloaded(self, read: Delta | Stored) -> None:
         before = self._number
@@ -468,8 +473,7 @@ class LicenseService:
         async with self._lock:
             if await self._store.change_number() == self._number:
                 return False
-            delta = await self._store.delta(self._number)
-            await self._reloaded(delta if delta is not None else await self._store.load())
+            await self._read_changes(self._store)
             return True
 
     async def _follow(self, started: datetime) -> None:

@@ -155,6 +155,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# Every license, in the order installed (as `load` and a delta read them).
+_LICENSES = "SELECT license_id, key_text, installed_at FROM licenses ORDER BY seq"
 # What each table holds, as the SQLite store's columns (the order of a dump).
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "meta": ("key", "value"),
@@ -661,9 +663,7 @@ async def _create_installation(
 
 async def _load(conn: asyncpg.Connection, created: bool) -> Stored:
     meta = {str(k): str(v) for k, v in await conn.fetch("SELECT key, value FROM meta")}
-    licenses = await conn.fetch(
-        "SELECT license_id, key_text, installed_at FROM licenses ORDER BY seq"
-    )
+    licenses = await conn.fetch(_LICENSES)
     users = await conn.fetch("SELECT name, enabled, created_at, enabled_at, enable_seq FROM users")
     return stored(meta, licenses, users, created)
 
@@ -692,9 +692,7 @@ async def _delta(conn: asyncpg.Connection, since: int) -> Delta | None:
     ]
     license_rows = None
     if licensed:
-        license_rows = await conn.fetch(
-            "SELECT license_id, key_text, installed_at FROM licenses ORDER BY seq"
-        )
+        license_rows = await conn.fetch(_LICENSES)
     return delta(number, meta, keys, user_rows, license_rows)
 
 

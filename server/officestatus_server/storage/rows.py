@@ -105,6 +105,11 @@ def users(rows: Iterable[Row]) -> tuple[User, ...]:
     )
 
 
+def high_water(meta: dict[str, str], made: Installation) -> datetime:
+    """The clock's high-water mark as written down (the first start before any)."""
+    return dt(meta.get("clock_high_water")) or made.first_started_at
+
+
 def stored(
     meta: dict[str, str], license_rows: Iterable[Row], user_rows: Iterable[Row], created: bool
 ) -> Stored:
@@ -116,7 +121,7 @@ def stored(
         licenses(license_rows),
         users(user_rows),
         created,
-        clock_high_water=dt(meta.get("clock_high_water")) or made.first_started_at,
+        clock_high_water=high_water(meta, made),
         took_over=took_over_from_meta(meta),
         change_number=int(meta.get("change_number", "0")),
     )
@@ -163,7 +168,7 @@ def delta(
     return Delta(
         number=number,
         installation=made,
-        clock_high_water=dt(meta.get("clock_high_water")) or made.first_started_at,
+        clock_high_water=high_water(meta, made),
         took_over=took_over_from_meta(meta),
         users=users(found[k] for k in keys if k in found),
         removed_user_keys=tuple(k for k in keys if k not in found),

@@ -182,6 +182,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# Every license, in the order installed (as `load` and a delta read them).
+_LICENSES = "SELECT license_id, key_text, installed_at FROM licenses ORDER BY rowid"
 # What a whole installation holds (the schema as of version 1; later ones only add).
 _TABLES = ("meta", "licenses", "users", "audit")
 _META_KEYS = ("installation_id", "first_started_at", "session_secret")
@@ -480,9 +482,7 @@ class SqliteStore:
         conn = self._conn
         async with conn.execute("SELECT key, value FROM meta") as cur:
             meta = {str(k): str(v) for k, v in await cur.fetchall()}
-        async with conn.execute(
-            "SELECT license_id, key_text, installed_at FROM licenses ORDER BY rowid"
-        ) as cur:
+        async with conn.execute(_LICENSES) as cur:
             licenses = await cur.fetchall()
         async with conn.execute(
             "SELECT name, enabled, created_at, enabled_at, enable_seq FROM users"
@@ -552,9 +552,7 @@ class SqliteStore:
                 user_rows += [(str(r[0]), r[1:]) for r in await cur.fetchall()]
         license_rows = None
         if licensed:
-            async with conn.execute(
-                "SELECT license_id, key_text, installed_at FROM licenses ORDER BY rowid"
-            ) as cur:
+            async with conn.execute(_LICENSES) as cur:
                 license_rows = await cur.fetchall()
         return delta(number, meta, keys, user_rows, license_rows)
 
@@ -669,7 +667,7 @@ class SqliteStore:
                    ON CONFLICT (name_key) DO UPDATE SET
                      name = excluded.name, enabled = excluded.enabled,
                      enabled_at = excluded.enabled_at, enable_seq = excluded.enable_seq""",
-                list(_user_rows(change.put_users)),
+                _user_rows(change.put_users),
             )
         if change.evaluation_ended_at is not None:
             await conn.execute(
