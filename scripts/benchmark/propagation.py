@@ -108,11 +108,10 @@ def _rows() -> list[Timing]:
 
 @dataclass
 class _Side:
-    """One database: the server changed (A), the servers polled, their data directories."""
+    """One database: the servers polled (A, and B over PostgreSQL), and whether the probe
+    is enabled now."""
 
     key: str
-    a: Server
-    a_data: Path
     polled: dict[str, Server]
     enabled: bool = False
 
@@ -233,8 +232,8 @@ async def _run(
         await _prepare(sqlite, dirs["sqlite"], key, plan.users)
         await _prepare(pg_a, dirs["pg-a"], key, plan.users)
         sides = [
-            _Side("sqlite", sqlite, dirs["sqlite"], {"a": sqlite}),
-            _Side("pg", pg_a, dirs["pg-a"], {"a": pg_a, "b": pg_b}),
+            _Side("sqlite", {"a": sqlite}),
+            _Side("pg", {"a": pg_a, "b": pg_b}),
         ]
         print(
             f"servers up: SQLite, and two over PostgreSQL, {plan.users + 1:,} users each; "
